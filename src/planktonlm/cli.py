@@ -1,0 +1,65 @@
+"""The ``planktonlm`` command: simulate a cruise, validate inputs, run benchmarks.
+
+Each sub-command is a thin shell over one package function; imports are lazy so that
+``planktonlm --help`` is instant and torch loads only for commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from planktonlm.errors import PlanktonlmInputError
+
+
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from planktonlm.simulate import simulate_cruise_cli
+
+    simulate_cruise_cli(args)
+
+
+def _cmd_validate(args: argparse.Namespace) -> None:
+    from planktonlm.config import load_config
+    from planktonlm.samples import load_cruise
+
+    config = load_config(args.config)
+    cruise = load_cruise(
+        config["samples"],
+        config["units"],
+        fastq_scan=config["validate"]["fastq_scan"],
+        pressure_tolerance=config["validate"]["pressure_tolerance"],
+    )
+    print(f"ok: {len(cruise.samples)} samples, {len(cruise.units)} units, inputs valid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="planktonlm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate a plankton cruise (reads + environment + truth)")
+    sim.add_argument("--preset", default="demo", help="cruise design preset (demo, tiny)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed: same seed, byte-identical files")
+    sim.add_argument("--outdir", required=True, help="output folder (samples.tsv, units.tsv, reads/, truth/)")
+    sim.add_argument("--reads-per-sample", type=int, default=None, help="read pairs per sample (preset default if unset)")
+    sim.add_argument("--read-length", type=int, default=None, help="read length in bp (preset default if unset)")
+    sim.add_argument("--genomes", default=None, help="folder of genomes + SOURCES.tsv (default: resources/genomes)")
+    sim.set_defaults(func=_cmd_simulate)
+
+    val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")
+    val.add_argument("--config", default="config/config.yaml")
+    val.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except PlanktonlmInputError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Workflow configuration: JSON-schema validation with defaults, once, at the boundary.
+
+The schemas live in ``workflow/schemas/`` (``planktonlm/schemas`` links there so that the
+package finds them however it is installed). Stages receive typed, frozen dataclasses built
+from the validated sections; they never see raw YAML.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+
+@cache
+def load_schema(name: str) -> dict:
+    """Load ``<name>.schema.yaml`` shipped with the package."""
+    text = resources.files("planktonlm").joinpath("schemas", f"{name}.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _fill_defaults(instance: Any, schema: dict) -> Any:
+    """Insert schema defaults for missing keys, recursively (objects only)."""
+    if schema.get("type") == "object" and isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                instance[key] = _fill_defaults(instance[key], sub)
+    return instance
+
+
+def validate_against_schema(instance: Any, schema: dict, *, file: str, row: int | None = None) -> list[InputProblem]:
+    """Every schema violation of ``instance`` as an InputProblem (none = valid)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in err.absolute_path) or None
+        sub = err.schema if isinstance(err.schema, dict) else {}
+        expected = sub.get("description")
+        if err.validator == "additionalProperties":
+            expected = "one of the documented keys (see config/README.md)"
+        problems.append(
+            InputProblem(
+                file=file,
+                row=row,
+                column=path,
+                value=None if err.validator in ("required", "additionalProperties") else err.instance,
+                message=err.message,
+                expected=expected,
+            )
+        )
+    return problems
+
+
+def validate_config(config: dict, *, file: str = "config/config.yaml") -> dict:
+    """Return a copy of ``config`` with defaults filled in; raise PlanktonlmInputError if invalid."""
+    schema = load_schema("config")
+    filled = _fill_defaults(copy.deepcopy(dict(config)), schema)
+    problems = validate_against_schema(filled, schema, file=file)
+    if problems:
+        raise PlanktonlmInputError(problems)
+    return filled
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate a config YAML file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlanktonlmInputError(InputProblem(file=str(path), message=f"cannot read YAML: {exc}")) from exc
+    return validate_config(raw, file=str(path))
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 of the validated config (canonical JSON), recorded as provenance."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
