@@ -1,0 +1,49 @@
+"""Fixtures for workflow tests: a tiny simulated cruise and a snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with ``workdir`` as working directory."""
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
+    return done
+
+
+def write_config(path: Path, overrides: dict) -> Path:
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            base.setdefault(key, {}).update(value)
+        else:
+            base[key] = value
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cruise(tmp_path_factory) -> Path:
+    """A simulated tiny cruise in a fresh working directory (cruise/ holds sheets, reads, truth)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    subprocess.run([str(BIN / "planktonlm"), "simulate", "--preset", "tiny", "--seed", "3", "--outdir", "cruise",
+                    "--genomes", str(REPO / "resources" / "genomes")], cwd=workdir, check=True)
+    shutil.copytree(REPO / "config", workdir / "config")
+    return workdir

@@ -1,0 +1,120 @@
+# Read QC: cutadapt per unit, units merged per sample, read accounting, MultiQC.
+
+
+rule cutadapt_pe:
+    input:
+        unpack(unit_fastqs),
+    output:
+        r1=temp("results/qc/units/{sample}/{unit}_R1.fastq"),
+        r2=temp("results/qc/units/{sample}/{unit}_R2.fastq"),
+        json="results/qc/units/{sample}/{unit}.cutadapt.json",
+        report="results/qc/units/{sample}/{unit}.cutadapt.txt",
+    log:
+        "results/logs/cutadapt_pe/{sample}/{unit}.log",
+    benchmark:
+        "results/benchmarks/cutadapt_pe/{sample}/{unit}.tsv"
+    params:
+        qc=config["qc"],
+    threads: config["qc"]["threads"]
+    wildcard_constraints:
+        sample=PAIRED,
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/cutadapt.py"
+
+
+rule cutadapt_se:
+    input:
+        unpack(unit_fastqs),
+    output:
+        r1=temp("results/qc/units/{sample}/{unit}_R1.fastq"),
+        json="results/qc/units/{sample}/{unit}.cutadapt.json",
+        report="results/qc/units/{sample}/{unit}.cutadapt.txt",
+    log:
+        "results/logs/cutadapt_se/{sample}/{unit}.log",
+    benchmark:
+        "results/benchmarks/cutadapt_se/{sample}/{unit}.tsv"
+    params:
+        qc=config["qc"],
+    threads: config["qc"]["threads"]
+    wildcard_constraints:
+        sample=SINGLE,
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/cutadapt.py"
+
+
+rule merge_units_pe:
+    input:
+        r1=qc_units_r1,
+        r2=qc_units_r2,
+        reports=cutadapt_jsons,
+    output:
+        r1="results/qc/{sample}_R1.fastq.gz",
+        r2="results/qc/{sample}_R2.fastq.gz",
+        accounting="results/qc/accounting/{sample}.tsv",
+    log:
+        "results/logs/merge_units_pe/{sample}.log",
+    benchmark:
+        "results/benchmarks/merge_units_pe/{sample}.tsv"
+    wildcard_constraints:
+        sample=PAIRED,
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/merge_units.py"
+
+
+rule merge_units_se:
+    input:
+        r1=qc_units_r1,
+        reports=cutadapt_jsons,
+    output:
+        r1="results/qc/{sample}_R1.fastq.gz",
+        accounting="results/qc/accounting/{sample}.tsv",
+    log:
+        "results/logs/merge_units_se/{sample}.log",
+    benchmark:
+        "results/benchmarks/merge_units_se/{sample}.tsv"
+    wildcard_constraints:
+        sample=SINGLE,
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/merge_units.py"
+
+
+rule read_accounting:
+    input:
+        expand("results/qc/accounting/{sample}.tsv", sample=SAMPLES),
+    output:
+        report(
+            "results/qc/read_accounting.tsv",
+            caption="../report/read_accounting.rst",
+            category="Read QC",
+        ),
+    log:
+        "results/logs/read_accounting/read_accounting.log",
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/read_accounting.py"
+
+
+rule multiqc:
+    input:
+        all_cutadapt_reports,
+    output:
+        report(
+            "results/qc/multiqc_report.html",
+            caption="../report/multiqc.rst",
+            category="Read QC",
+        ),
+    log:
+        "results/logs/multiqc/multiqc.log",
+    conda:
+        "../../envs/qc.yaml"
+    script:
+        "../scripts/multiqc.py"
