@@ -18,6 +18,12 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     simulate_cruise_cli(args)
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from planktonlm.bench import run_bench
+
+    run_bench(args)
+
+
 def _cmd_validate(args: argparse.Namespace) -> None:
     from planktonlm.config import load_config
     from planktonlm.samples import load_cruise
@@ -42,8 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--outdir", required=True, help="output folder (samples.tsv, units.tsv, reads/, truth/)")
     sim.add_argument("--reads-per-sample", type=int, default=None, help="read pairs per sample (preset default if unset)")
     sim.add_argument("--read-length", type=int, default=None, help="read length in bp (preset default if unset)")
-    sim.add_argument("--genomes", default=None, help="folder of genomes + SOURCES.tsv (default: resources/genomes)")
+    sim.add_argument(
+        "--genomes",
+        default=None,
+        help="folder of FASTA genomes + optional SOURCES.tsv (default: resources/genomes); the preset's genomes "
+        "are used, or every genome of the folder if it holds none of them",
+    )
     sim.set_defaults(func=_cmd_simulate)
+
+    from planktonlm.bench import add_bench_arguments  # standard library only: keeps --help instant
+
+    bench = sub.add_parser("bench", help="measure throughput (simulate, ...) and print a table")
+    add_bench_arguments(bench)
+    bench.set_defaults(func=_cmd_bench)
 
     val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")
     val.add_argument("--config", default="config/config.yaml")

@@ -40,6 +40,12 @@ def write_config(path: Path, overrides: dict) -> Path:
 
 
 @pytest.fixture(scope="session")
+def run_snakemake():
+    """The workflow runner: run_snakemake(workdir, *args, configfile=..., check=...)."""
+    return snakemake
+
+
+@pytest.fixture(scope="session")
 def tiny_cruise(tmp_path_factory) -> Path:
     """A simulated tiny cruise in a fresh working directory (cruise/ holds sheets, reads, truth)."""
     workdir = tmp_path_factory.mktemp("tiny")
@@ -47,3 +53,11 @@ def tiny_cruise(tmp_path_factory) -> Path:
                     "--genomes", str(REPO / "resources" / "genomes")], cwd=workdir, check=True)
     shutil.copytree(REPO / "config", workdir / "config")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_cruise) -> Path:
+    """Config for the tiny cruise: the shipped config with the tiny sheets and small models."""
+    return write_config(tiny_cruise / "tiny.yaml", {
+        "samples": "cruise/samples.tsv", "units": "cruise/units.tsv", "seed": 3,
+    })

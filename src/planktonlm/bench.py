@@ -1,0 +1,164 @@
+"""``planktonlm bench TARGET``: the measured numbers that design choices and the README rest on.
+
+Every target is a function ``(argparse.Namespace) -> dict`` registered in ``BENCHMARKS``; its
+options go in ``add_bench_arguments``. ``run_bench`` prints the result as a small table (plus
+the machine it ran on) and, with ``--json PATH``, writes it as JSON too. Imports here stay
+standard-library only at module level: the CLI builds its parser from this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+BENCH_TARGETS = ("simulate",)
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``planktonlm bench``: shared ones, then one group per target."""
+    parser.add_argument("target", choices=BENCH_TARGETS, help="what to measure")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+    parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
+    sim = parser.add_argument_group("simulate")
+    sim.add_argument("--preset", default="demo", help="cruise design preset to simulate")
+    sim.add_argument("--reads-per-sample", type=int, default=None, help="read pairs per sample (preset default)")
+    sim.add_argument("--read-length", type=int, default=None, help="read length (preset default)")
+    sim.add_argument("--genomes", default=None, help="genomes folder (default: resources/genomes)")
+    sim.add_argument("--seed", type=int, default=1)
+
+
+def machine_info() -> dict:
+    """The machine a number was measured on."""
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def bench_simulate(
+    preset: str = "demo",
+    reads_per_sample: int | None = None,
+    read_length: int | None = None,
+    genomes_dir: Path | str | None = None,
+    repeats: int = 3,
+    seed: int = 1,
+) -> dict:
+    """Read pairs per second of the cruise simulator, stage by stage and end to end."""
+    import dataclasses
+
+    import numpy as np
+
+    from planktonlm import simulate as sim
+    from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+    if preset not in sim.PRESETS:
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench simulate", column="--preset", value=preset,
+                                                message="unknown preset", expected=f"one of {sorted(sim.PRESETS)}"))
+    design = sim.PRESETS[preset]
+    overrides = {"reads_per_sample": reads_per_sample, "read_length": read_length}
+    design = dataclasses.replace(design, **{k: v for k, v in overrides.items() if v is not None})
+    genomes_dir = Path(genomes_dir) if genomes_dir else sim.DEFAULT_GENOMES_DIR
+
+    clock = time.perf_counter()
+    genome_set = sim.GenomeSet(sim._select_genomes(design, genomes_dir))
+    load_s = time.perf_counter() - clock
+    env = sim.simulate_environment(design, seed)
+    abundance = sim.simulate_community(env, sim.resolve_niches(genome_set.names, seed), seed,
+                                       design.community_noise_sd)
+    shares = sim.read_shares(abundance, genome_set)
+    pairs = len(env) * design.reads_per_sample
+    width = len(str(design.reads_per_sample))
+
+    generate, to_text, end_to_end = [], [], []
+    for _ in range(max(1, repeats)):
+        clock = time.perf_counter()
+        for i in range(len(env)):
+            for _batch in sim.iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
+                pass
+        generate.append(time.perf_counter() - clock)
+
+        clock = time.perf_counter()
+        for i, sample in enumerate(env["sample"]):
+            for b in sim.iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
+                sim.format_fastq(sample, 1, width, 1, b.r1, b.q1)
+                sim.format_fastq(sample, 1, width, 2, b.r2, b.q2)
+        to_text.append(time.perf_counter() - clock)
+
+        with tempfile.TemporaryDirectory(prefix="planktonlm-bench-") as tmp:
+            clock = time.perf_counter()
+            sim.simulate_cruise(design, Path(tmp) / "cruise", seed, genomes_dir)
+            end_to_end.append(time.perf_counter() - clock)
+            size = sum(p.stat().st_size for p in (Path(tmp) / "cruise").rglob("*") if p.is_file())
+
+    def row(stage: str, seconds: list[float], what: str) -> dict:
+        median = statistics.median(seconds)
+        return {"stage": stage, "what": what, "read_pairs": pairs, "seconds_median": round(median, 3),
+                "seconds_best": round(min(seconds), 3), "pairs_per_s": round(pairs / median),
+                "pairs_per_s_best": round(pairs / min(seconds))}
+
+    return {
+        "target": "simulate",
+        "parameters": {"preset": design.name, "samples": len(env), "reads_per_sample": design.reads_per_sample,
+                       "read_length": design.read_length, "genomes": len(genome_set.names),
+                       "repeats": max(1, repeats), "seed": seed, "gzip": f"{sim.GZIP_BACKEND} level {sim.GZIP_LEVEL}",
+                       "numpy": np.__version__},
+        "results": [
+            row("generate", generate, "fragments, errors, qualities as arrays (no text, no files)"),
+            row("generate+fastq", to_text, "as above plus FASTQ records as bytes (no compression)"),
+            row("end-to-end", end_to_end, "simulate_cruise: genomes, environment, reads, gzip, truth, manifest"),
+        ],
+        "genome_load_s": round(load_s, 3),
+        "output_bytes": size,
+        "machine": machine_info(),
+    }
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "simulate": lambda args: bench_simulate(args.preset, args.reads_per_sample, args.read_length, args.genomes,
+                                            args.repeats, args.seed),
+}
+
+
+def format_table(result: dict) -> str:
+    """Results as an aligned text table, with parameters and machine underneath."""
+    rows = result["results"]
+    columns = [key for key in rows[0] if key != "what"] + ["what"]
+    cells = [[str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(cell[i]) for cell in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(cell_row, widths)).rstrip() for cell_row in cells]
+    lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in result["parameters"].items()))
+    lines.append("machine: " + ", ".join(f"{k}={v}" for k, v in result["machine"].items()))
+    return "\n".join(lines)
+
+
+def run_bench(args: argparse.Namespace) -> dict:
+    """Run the target named by ``args.target``, print its table, optionally write JSON."""
+    result = BENCHMARKS[args.target](args)
+    print(format_table(result))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, path)
+        print(f"wrote {path}", file=sys.stderr)
+    return result
