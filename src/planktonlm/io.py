@@ -48,3 +48,9 @@ def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> Non
     root = logging.getLogger("planktonlm")
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def write_tsv(table, path: str | os.PathLike) -> None:
+    """A DataFrame as tab-separated text, atomically, with '\n' line ends and no index."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")

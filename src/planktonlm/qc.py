@@ -20,7 +20,7 @@ import dnaio
 import pandas as pd
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
-from planktonlm.io import atomic_path
+from planktonlm.io import atomic_path, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +153,6 @@ def collect_accounting(per_sample: list[str], out_tsv: str) -> pd.DataFrame:
     table = pd.concat([pd.read_csv(p, sep="\t") for p in per_sample], ignore_index=True)
     write_tsv(table[ACCOUNTING_COLUMNS], out_tsv)
     return table
-
-
-def write_tsv(table: pd.DataFrame, path: str) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
 
 def run_multiqc(cutadapt_reports: list[str], out_html: str, log: str) -> None:
