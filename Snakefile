@@ -13,6 +13,11 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/profile.smk"
+include: "workflow/rules/cube.smk"
+include: "workflow/rules/ecology.smk"
 
 
 rule all:

@@ -736,3 +736,47 @@ def build_kmer_profiles(
         n_init=n_init,
         max_iter=max_iter,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# stage entries used by workflow/scripts (one call each)
+
+#: OTU column prefix of each read-based profile
+PROFILE_PREFIX = {"embedding": "eotu_", "kmer": "kotu_"}
+
+
+def kmer_vectors_for_sample(r1: str, r2: str | None, ids_file: str, out_npy: str, k: int) -> int:
+    """k-mer frequency vectors of exactly the fragments the encoder embedded, in the same order.
+
+    ``ids_file`` is the embedding stage's read-id list: taking the fragments by id (not by
+    re-drawing the subsample) makes "the same reads" true by construction, so any difference
+    between the two profiles is the representation alone.
+    """
+    from planktonlm.reads import iter_fragments
+
+    wanted = Path(ids_file).read_text().split()
+    position = {read_id: i for i, read_id in enumerate(wanted)}
+    seqs1: list[str | None] = [None] * len(wanted)
+    seqs2: list[str | None] = [None] * len(wanted)
+    for fragment in iter_fragments(r1, r2):
+        i = position.get(fragment.read_id)
+        if i is not None:
+            seqs1[i], seqs2[i] = fragment.seq1, fragment.seq2
+    missing = [wanted[i] for i, s in enumerate(seqs1) if s is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} embedded read(s) not found in {r1}, e.g. {missing[0]!r}")
+    vectors = kmer_frequencies(seqs1, seqs2 if r2 else None, k=k)
+    save_npy(out_npy, vectors)
+    logger.info("k-mer vectors (k=%d) of %d fragments -> %s", k, len(wanted), out_npy)
+    return len(wanted)
+
+
+def profile_stage(profile: str, vectors: Mapping[str, object], outputs: Mapping[str, str],
+                  cfg: ProfilesConfig, seed: int) -> BuiltProfiles:
+    """Build one read-based profile ("embedding" or "kmer") from its per-sample vectors."""
+    return build_profiles(
+        vectors, prefix=PROFILE_PREFIX[profile], out_counts_tsv=outputs["counts_tsv"],
+        out_counts_parquet=outputs["counts_parquet"], out_codebook_npy=outputs["codebook"],
+        out_mean_tsv=outputs["mean"], n_otus=cfg.n_otus, pool_reads_per_sample=cfg.pool_reads_per_sample,
+        seed=seed, n_init=cfg.n_init, max_iter=cfg.max_iter,
+    )

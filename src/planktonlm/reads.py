@@ -15,7 +15,7 @@ import lzma
 import os
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dnaio
@@ -305,3 +305,19 @@ def sample_training_pool(
         pool.extend(PooledFragment(sample, f.read_id, f.seq1, f.seq2) for f in chosen)
         logger.info("training pool: %s gives %d fragments", sample, len(chosen))
     return pool
+
+
+def qc_sources(r1_paths: Sequence[str], r2_paths: Sequence[str] = ()) -> dict[str, tuple[str, str | None]]:
+    """Map QC'd files ``results/qc/{sample}_R1.fastq.gz`` (+ ``_R2``) to {sample: (r1, r2 | None)}.
+
+    Samples keep the order of ``r1_paths``; an R2 is matched to its R1 by name.
+    """
+    suffix1, suffix2 = "_R1.fastq.gz", "_R2.fastq.gz"
+    r2_by_stem = {os.fspath(p)[: -len(suffix2)]: os.fspath(p) for p in r2_paths}
+    sources = {}
+    for r1 in map(os.fspath, r1_paths):
+        if not r1.endswith(suffix1):
+            raise ValueError(f"not a QC'd read-1 file name (…{suffix1}): {r1}")
+        stem = r1[: -len(suffix1)]
+        sources[os.path.basename(stem)] = (r1, r2_by_stem.get(stem))
+    return sources

@@ -55,9 +55,52 @@ def all_cutadapt_reports(wildcards):
     return [f"results/qc/units/{s}/{u}.cutadapt.txt" for s in SAMPLES for u in CRUISE.unit_ids(s)]
 
 
-def qc_outputs():
-    return ["results/qc/read_accounting.tsv", "results/qc/multiqc_report.html"]
+def qc_reads(wildcards):
+    """QC'd reads of one sample: {'r1': ..., 'r2': ...} (r2 only when paired)."""
+    r1 = f"results/qc/{wildcards.sample}_R1.fastq.gz"
+    if CRUISE.is_paired(wildcards.sample):
+        return {"r1": r1, "r2": f"results/qc/{wildcards.sample}_R2.fastq.gz"}
+    return {"r1": r1}
+
+
+def training_reads(wildcards):
+    """Every sample's QC'd reads for training; nothing when model.checkpoint reuses a model."""
+    if config["model"]["checkpoint"]:
+        return {}
+    return {
+        "r1": [f"results/qc/{s}_R1.fastq.gz" for s in SAMPLES],
+        "r2": [f"results/qc/{s}_R2.fastq.gz" for s in CRUISE.paired_samples()],
+    }
+
+
+def encoder_gpus(wildcards):
+    """GPUs an encoder job holds: none when the config pins it to the CPU."""
+    return 0 if config["train"]["device"] == "cpu" and config["embed"]["device"] == "cpu" else 1
+
+
+def profile_vectors(wildcards):
+    """Per-sample read vectors of one profile, in sample-sheet order."""
+    if wildcards.profile == "embedding":
+        return [f"results/embed/{s}.npy" for s in SAMPLES]
+    return [f"results/profile/kmer/vectors/{s}.npy" for s in SAMPLES]
+
+
+def cube_inputs(wildcards):
+    return {
+        "samples": config["samples"],
+        "units": config["units"],
+        "embedding": "results/profile/embedding/counts.tsv",
+        "kmer": "results/profile/kmer/counts.tsv",
+        "model_sha256": "results/model/weights.sha256",
+    }
 
 
 def all_outputs():
-    return qc_outputs()
+    return [
+        "results/qc/read_accounting.tsv",
+        "results/qc/multiqc_report.html",
+        "results/profile/embedding/counts.tsv",
+        "results/profile/kmer/counts.tsv",
+        "results/cube.nc",
+        *expand("results/ecology/{profile}/alpha.tsv", profile=["embedding", "kmer"]),
+    ]

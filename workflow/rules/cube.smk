@@ -1,0 +1,17 @@
+# The community cube: every profile over (sample, otu), the environment, coordinates, provenance.
+
+
+rule cube:
+    input:
+        unpack(cube_inputs),
+    output:
+        report("results/cube.nc", caption="../report/cube.rst", category="Community cube"),
+    log:
+        "results/logs/cube/cube.log",
+    params:
+        config=config,
+        truth_dir=config["oracle_truth"],
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/cube.py"

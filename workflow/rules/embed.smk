@@ -1,0 +1,25 @@
+# Embed each sample's QC'd reads: one strand-invariant vector per fragment (read pair).
+
+
+rule embed_sample:
+    input:
+        unpack(qc_reads),
+        weights="results/model/model.pt",
+    output:
+        npy="results/embed/{sample}.npy",
+        ids="results/embed/{sample}.ids.txt",
+    log:
+        "results/logs/embed_sample/{sample}.log",
+    benchmark:
+        "results/benchmarks/embed_sample/{sample}.tsv"
+    params:
+        embed=config["embed"],
+        seed=config["seed"],
+        model_dir="results/model",
+    threads: workflow.cores
+    resources:
+        gpu=encoder_gpus,
+    conda:
+        "../../envs/encoder.yaml"
+    script:
+        "../scripts/embed_sample.py"

@@ -1,0 +1,33 @@
+# Train the DNA transformer on a seeded, sample-balanced subsample of the QC'd reads, or import
+# the model named by model.checkpoint (so a new cruise lands in an earlier cruise's space).
+
+
+rule train_encoder:
+    input:
+        unpack(training_reads),
+    output:
+        weights="results/model/model.pt",
+        config="results/model/config.json",
+        tokenizer="results/model/tokenizer.json",
+        sha256="results/model/weights.sha256",
+        log=report(
+            "results/model/train_log.tsv",
+            caption="../report/train_log.rst",
+            category="Encoder",
+        ),
+    log:
+        "results/logs/train_encoder/train_encoder.log",
+    benchmark:
+        "results/benchmarks/train_encoder/train_encoder.tsv"
+    params:
+        model=config["model"],
+        train=config["train"],
+        seed=config["seed"],
+        model_dir="results/model",
+    threads: workflow.cores
+    resources:
+        gpu=encoder_gpus,
+    conda:
+        "../../envs/encoder.yaml"
+    script:
+        "../scripts/train_encoder.py"
