@@ -18,6 +18,8 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/profile.smk"
 include: "workflow/rules/cube.smk"
 include: "workflow/rules/ecology.smk"
+include: "workflow/rules/shifts.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -95,12 +95,31 @@ def cube_inputs(wildcards):
     }
 
 
+READ_PROFILES = ["embedding", "kmer"]
+SHIFT_TABLES = ["dbrda_marginal", "dbrda_conditional", "dbrda_forward", "varpart", "cv_metrics",
+                "predictions", "importances", "vif", "excluded"]
+
+
+def report_inputs(wildcards):
+    """Every table the report shows, by name (see planktonlm.report.report_stage)."""
+    inputs = {
+        "cube": "results/cube.nc",
+        "read_accounting": "results/qc/read_accounting.tsv",
+        "train_log": "results/model/train_log.tsv",
+        **{name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name not in ("vif", "excluded")},
+    }
+    for profile in READ_PROFILES:
+        inputs[f"alpha_{profile}"] = f"results/ecology/{profile}/alpha.tsv"
+        inputs[f"pcoa_{profile}"] = f"results/ecology/{profile}/pcoa.tsv"
+        inputs[f"pcoa_axes_{profile}"] = f"results/ecology/{profile}/pcoa_axes.tsv"
+    return inputs
+
+
 def all_outputs():
     return [
-        "results/qc/read_accounting.tsv",
         "results/qc/multiqc_report.html",
-        "results/profile/embedding/counts.tsv",
-        "results/profile/kmer/counts.tsv",
-        "results/cube.nc",
-        *expand("results/ecology/{profile}/alpha.tsv", profile=["embedding", "kmer"]),
+        "results/profile/embedding/counts.parquet",
+        "results/profile/kmer/counts.parquet",
+        *expand("results/ecology/{profile}/turnover.tsv", profile=READ_PROFILES),
+        "results/report.html",
     ]

@@ -1,0 +1,22 @@
+# Community shifts vs climate: dbRDA, variation partitioning, grouped-CV regression both ways.
+
+
+rule shifts:
+    input:
+        "results/cube.nc",
+    output:
+        **{name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES},
+        models="results/shifts/models.pkl",
+    log:
+        "results/logs/shifts/shifts.log",
+    benchmark:
+        "results/benchmarks/shifts/shifts.tsv"
+    params:
+        shifts=config["shifts"],
+        seed=config["seed"],
+        outdir="results/shifts",
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/shifts.py"

@@ -1,0 +1,10 @@
+from planktonlm.io import setup_logging
+from planktonlm.shifts import run_shift_stage
+
+setup_logging(snakemake.log[0])
+run_shift_stage(
+    snakemake.input[0],
+    outdir=snakemake.params.outdir,
+    shifts_cfg=snakemake.params.shifts,
+    seed=snakemake.params.seed,
+)
