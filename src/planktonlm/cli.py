@@ -26,15 +26,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> None:
     from planktonlm.config import load_config
-    from planktonlm.samples import load_cruise
+    from planktonlm.samples import load_workflow_cruise
 
-    config = load_config(args.config)
-    cruise = load_cruise(
-        config["samples"],
-        config["units"],
-        fastq_scan=config["validate"]["fastq_scan"],
-        pressure_tolerance=config["validate"]["pressure_tolerance"],
-    )
+    cruise = load_workflow_cruise(load_config(args.config))
     print(f"ok: {len(cruise.samples)} samples, {len(cruise.units)} units, inputs valid")
 
 

@@ -169,10 +169,13 @@ def package_versions(torch_version: str | None = None) -> dict[str, str]:
 # building the cube (pure)
 
 
-def _time_values(samples: pd.DataFrame, file: str) -> tuple[np.ndarray, list[InputProblem]]:
-    """datetime column -> naive datetime64[ns] in UTC (naive input is taken as UTC)."""
+def _time_values(samples: pd.DataFrame, file: str, allow_missing: bool = False) -> tuple[np.ndarray, list[InputProblem]]:
+    """datetime column -> naive datetime64[ns] in UTC (naive input is taken as UTC).
+
+    ``allow_missing``: a sample without a date gets NaT (published tables often carry none).
+    """
     stamps = pd.to_datetime(samples["datetime"], utc=True)
-    problems = [
+    problems = [] if allow_missing else [
         InputProblem(file=file, column="datetime", value=sample, message="sample has no date/time",
                      expected="an ISO 8601 date")
         for sample in samples.index[stamps.isna()]
@@ -214,7 +217,9 @@ def _env_columns(samples: pd.DataFrame, file: str) -> tuple[dict[str, np.ndarray
     return values, problems
 
 
-def _profile_problems(name: str, table: pd.DataFrame, sample_ids: pd.Index, file: str) -> list[InputProblem]:
+def _profile_problems(
+    name: str, table: pd.DataFrame, sample_ids: pd.Index, file: str, partial: bool = False
+) -> list[InputProblem]:
     problems = []
     if not _PROFILE_NAME.match(name):
         problems.append(
@@ -235,7 +240,10 @@ def _profile_problems(name: str, table: pd.DataFrame, sample_ids: pd.Index, file
     listed, known = set(index), set(sample_ids)
     missing = [s for s in sample_ids if s not in listed]
     extra = [s for s in dict.fromkeys(index) if s not in known]
-    if missing:
+    if partial and len(missing) == len(sample_ids):
+        problems.append(InputProblem(file=file, column="sample", message=f"profile '{name}' lists none of the samples",
+                                     expected="rows for at least one sample of the sample sheet"))
+    elif missing and not partial:
         problems.append(InputProblem(file=file, column="sample", value=", ".join(missing),
                                      message=f"samples of the sample sheet missing from profile '{name}'",
                                      expected="one row for every sample of samples.tsv"))
@@ -269,10 +277,15 @@ def _profile_problems(name: str, table: pd.DataFrame, sample_ids: pd.Index, file
 
 
 def _profile_array(table: pd.DataFrame, sample_ids: pd.Index) -> np.ndarray:
-    """Rows in the sample sheet's order; int64 if every column is integer, else float64."""
-    frame = table.set_axis(table.index.astype(str), axis=0).loc[sample_ids]
+    """Rows in the sample sheet's order; int64 if every column is integer, else float64.
+
+    Samples the table does not list get all-NaN rows (float64): "absent from this profile".
+    """
+    frame = table.set_axis(table.index.astype(str), axis=0)
     integer = all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes)
-    return frame.to_numpy(dtype=np.int64 if integer else np.float64)
+    if not sample_ids.isin(frame.index).all():
+        return frame.reindex(sample_ids).to_numpy(dtype=np.float64)
+    return frame.loc[sample_ids].to_numpy(dtype=np.int64 if integer else np.float64)
 
 
 def _profile_attrs(name: str, integer: bool) -> tuple[dict, dict]:
@@ -307,6 +320,8 @@ def build_cube(
     *,
     samples_file: str = "samples.tsv",
     profile_files: Mapping[str, str] | None = None,
+    allow_missing_time: bool = False,
+    partial_profiles: bool = False,
 ) -> xr.Dataset:
     """The cube of a cruise: profiles (name -> samples x OTUs) and the sample sheet, in memory.
 
@@ -316,6 +331,10 @@ def build_cube(
     ``provenance``: config_sha256, input_sha256 (file -> sha256), model_sha256 (optional),
     package_versions (optional; looked up if absent). ``samples_file`` / ``profile_files``
     only name the sources in error messages. Raises PlanktonlmInputError with every problem.
+
+    For published tables: ``allow_missing_time`` stores NaT for samples without a date;
+    ``partial_profiles`` lets a profile omit samples of the sheet, which get all-NaN rows
+    (attrs ``n_samples_absent``), so one cube holds tables that cover different samples.
     """
     profile_files = dict(profile_files or {})
     problems = [
@@ -331,11 +350,12 @@ def build_cube(
                                      message="sample id listed more than once", expected="unique sample ids"))
     if problems:
         raise PlanktonlmInputError(problems)
-    times, time_problems = _time_values(samples, samples_file)
+    times, time_problems = _time_values(samples, samples_file, allow_missing=allow_missing_time)
     env, env_problems = _env_columns(samples, samples_file)
     problems += time_problems + env_problems
     for name, table in profiles.items():
-        problems += _profile_problems(name, table, sample_ids, profile_files.get(name, f"profile '{name}'"))
+        problems += _profile_problems(name, table, sample_ids, profile_files.get(name, f"profile '{name}'"),
+                                      partial=partial_profiles)
     if problems:
         raise PlanktonlmInputError(problems)
 
@@ -358,6 +378,10 @@ def build_cube(
         dim = f"{OTU_DIM_PREFIX}{name}"
         values = _profile_array(table, sample_ids)
         attrs, otu_attrs = _profile_attrs(name, np.issubdtype(values.dtype, np.integer))
+        absent = int(np.isnan(values).all(axis=1).sum()) if values.dtype.kind == "f" else 0
+        if absent:
+            attrs["n_samples_absent"] = absent
+            attrs["comment_absent"] = "all-NaN rows: samples absent from this profile's source table"
         coords[dim] = (dim, np.asarray([str(c) for c in table.columns], dtype=str), otu_attrs)
         data_vars[f"{ABUNDANCE_PREFIX}{name}"] = (("sample", dim), values, attrs)
     for column, values in env.items():
@@ -430,7 +454,8 @@ def sample_metadata(ds: xr.Dataset) -> pd.DataFrame:
 
 def _time_encoding(times: np.ndarray) -> dict:
     """Fixed epoch and the coarsest unit that holds every timestamp exactly (seconds for real sheets)."""
-    ns = times.astype("datetime64[ns]").astype(np.int64)
+    stamps = times.astype("datetime64[ns]")
+    ns = stamps[~np.isnat(stamps)].astype(np.int64)  # NaT (unknown time) does not set the unit
     for unit, factor in (("seconds", 10**9), ("milliseconds", 10**6), ("microseconds", 10**3), ("nanoseconds", 1)):
         if np.all(ns % factor == 0):
             break
@@ -551,3 +576,17 @@ def make_cube(
     ds = build_cube(cruise.samples, profiles, provenance, samples_file=os.fspath(samples_tsv), profile_files=files)
     write_cube(ds, out_nc)
     return ds
+
+
+def cube_stage(named_inputs: Mapping[str, str], out_nc: str, config: Mapping) -> xr.Dataset:
+    """Stage entry: the cube of a read-based cruise, or of published tables (``published:`` set)."""
+    from planktonlm.published import is_published, make_published_cube
+
+    if is_published(config):
+        return make_published_cube(config["published"], out_nc, config)
+    return make_cube(
+        named_inputs["samples"], named_inputs["units"],
+        profile_tsvs={"embedding": named_inputs["embedding"], "kmer": named_inputs["kmer"]},
+        out_nc=out_nc, config=config, model_sha256_path=named_inputs["model_sha256"],
+        truth_dir=config.get("oracle_truth") or None,
+    )

@@ -742,3 +742,20 @@ def load_cruise(
     cruise = Cruise(samples=_samples_frame(samples.typed), units=_units_frame(units.typed))
     logger.info("inputs valid: %d samples, %d units", len(cruise.samples), len(cruise.units))
     return cruise
+
+
+def load_workflow_cruise(config: dict, *, scan_cache: PathLike | None = None) -> Cruise:
+    """The cruise of a validated workflow config: every check of ``load_cruise``, or an empty
+    cruise when the run starts from published tables (``published.environment`` set)."""
+    from planktonlm.published import is_published
+
+    if is_published(config):
+        return Cruise(samples=pd.DataFrame(index=pd.Index([], name="sample")),
+                      units=pd.DataFrame(columns=["sample", "unit", "fq1", "fq2"]))
+    return load_cruise(
+        config["samples"],
+        config["units"],
+        fastq_scan=config["validate"]["fastq_scan"],
+        pressure_tolerance=config["validate"]["pressure_tolerance"],
+        scan_cache=scan_cache,
+    )

@@ -417,3 +417,34 @@ def test_make_cube_refuses_a_bad_model_digest(tmp_path: Path, at_repo_root: None
         make_cube(GOOD / "samples.tsv", GOOD / "units.tsv", {"embedding": tmp_path / "emb.tsv"}, tmp_path / "cube.nc",
                   config, model_sha256_path=tmp_path / "weights.sha256")
     assert not (tmp_path / "cube.nc").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# published tables: no dates, profiles covering a subset of the samples
+
+
+def test_partial_profiles_and_unknown_times(tmp_path: Path) -> None:
+    sheet = samples_frame()
+    sheet["datetime"] = pd.Series([sheet["datetime"].iloc[0], pd.NaT, pd.NaT, pd.NaT], index=sheet.index,
+                                  dtype="datetime64[ns, UTC]")
+    profiles = profiles_dict()
+    profiles["kmer"] = profiles["kmer"].drop(index=["S2", "S4"])
+    with pytest.raises(PlanktonlmInputError) as caught:
+        build_cube(sheet, profiles, provenance())
+    assert {p.column for p in caught.value.problems} == {"datetime", "sample"}
+
+    ds = build_cube(sheet, profiles, provenance(), allow_missing_time=True, partial_profiles=True)
+    write_cube(ds, tmp_path / "cube.nc")
+    back = read_cube(tmp_path / "cube.nc")
+    times = sample_metadata(back)["datetime"]
+    assert times.iloc[0] == sheet["datetime"].iloc[0] and times.iloc[1:].isna().all()
+    assert back["time"].encoding["units"].startswith("seconds since")  # NaT does not force nanoseconds
+    kmer = profile_table(back, "kmer")
+    assert kmer.loc[["S2", "S4"]].isna().all().all()
+    np.testing.assert_array_equal(kmer.loc[["S1", "S3"]].to_numpy(), profiles["kmer"].loc[["S1", "S3"]].to_numpy())
+    assert back["abundance_kmer"].attrs["n_samples_absent"] == 2
+    assert back["abundance_embedding"].dtype == np.int64  # complete profiles keep their counts
+
+    nothing = {"embedding": profiles["embedding"].rename(index=lambda s: s + "x")}
+    with pytest.raises(PlanktonlmInputError, match="lists none of the samples"):
+        build_cube(samples_frame(), nothing, provenance(), partial_profiles=True)

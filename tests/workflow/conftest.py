@@ -58,6 +58,18 @@ def tiny_cruise(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_config(tiny_cruise) -> Path:
     """Config for the tiny cruise: the shipped config with the tiny sheets and small models."""
-    return write_config(tiny_cruise / "tiny.yaml", {
-        "samples": "cruise/samples.tsv", "units": "cruise/units.tsv", "seed": 3,
-    })
+    return write_config(tiny_cruise / "tiny.yaml", TINY_SETTINGS)
+
+
+#: the shipped config with the tiny cruise and small, fast models
+TINY_SETTINGS = {
+    "samples": "cruise/samples.tsv", "units": "cruise/units.tsv", "oracle_truth": "cruise/truth", "seed": 3,
+    "model": {"d_model": 32, "n_layer": 1, "n_head": 2},
+    "train": {"max_steps": 30, "batch_size": 32, "pool_reads_per_sample": 100, "warmup_steps": 5,
+              "log_every": 10, "checkpoint_every": 10},
+    "embed": {"reads_per_sample": 100},
+    "profiles": {"n_otus": 8, "pool_reads_per_sample": 100},
+    "shifts": {"n_permutations": 99, "n_repeats": 2, "models": ["ridge", "pls"], "cv_n_permutations": 19,
+               "importance_repeats": 2},
+    "report": {"dpi": 50},
+}

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import dnaio
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 
 pytestmark = pytest.mark.workflow
@@ -36,14 +38,22 @@ def test_dry_run_plans_every_stage(run_snakemake, tiny_cruise, tiny_config):
     units = pd.read_csv(tiny_cruise / "cruise" / "units.tsv", sep="\t")
     counts = job_counts(done.stdout + done.stderr)
     assert counts["cutadapt_pe"] == len(units)
-    assert counts["merge_units_pe"] == len(samples)
-    assert counts["read_accounting"] == counts["multiqc"] == 1
+    assert counts["merge_units_pe"] == counts["embed_sample"] == counts["kmer_vectors"] == len(samples)
+    assert counts["build_profile"] == counts["ecology"] == 2
+    for rule in ("read_accounting", "multiqc", "train_encoder", "cube", "shifts", "report"):
+        assert counts[rule] == 1, rule
     assert not (tiny_cruise / "results").exists()
 
 
-def test_qc_run_accounts_for_every_read(run_snakemake, tiny_cruise, tiny_config):
-    run_snakemake(tiny_cruise, "results/qc/read_accounting.tsv", "results/qc/multiqc_report.html",
-              configfile=tiny_config, check=True)
+@pytest.fixture(scope="module")
+def full_run(run_snakemake, tiny_cruise, tiny_config) -> Path:
+    """The whole DAG on the tiny cruise (QC -> train -> embed -> profiles -> cube -> stats -> report)."""
+    run_snakemake(tiny_cruise, configfile=tiny_config, check=True)
+    return tiny_cruise
+
+
+def test_qc_run_accounts_for_every_read(full_run):
+    tiny_cruise = full_run
     results = tiny_cruise / "results"
     accounting = pd.read_csv(results / "qc" / "read_accounting.tsv", sep="\t")
     samples = pd.read_csv(tiny_cruise / "cruise" / "samples.tsv", sep="\t")
@@ -84,3 +94,46 @@ def test_bad_input_stops_before_any_job(run_snakemake, case, tmp_path):
     for needle in (line.strip() for line in expected if line.strip() and not line.startswith("#")):
         assert needle in output, f"{case.name}: {needle!r} missing from\n{output[-3000:]}"
     assert not (tmp_path / "results").exists(), "a job ran although the input was bad"
+
+
+def test_every_stage_writes_its_contract(full_run):
+    results = full_run / "results"
+    samples = pd.read_csv(full_run / "cruise" / "samples.tsv", sep="\t")["sample"].tolist()
+    for name in ("model.pt", "config.json", "tokenizer.json", "train_log.tsv", "weights.sha256"):
+        assert (results / "model" / name).stat().st_size > 0, name
+    for sample in samples:
+        vectors = np.load(results / "embed" / f"{sample}.npy")
+        ids = (results / "embed" / f"{sample}.ids.txt").read_text().split()
+        assert vectors.dtype == np.float16 and vectors.shape[0] == len(ids) == 100
+        assert np.load(results / "profile" / "kmer" / "vectors" / f"{sample}.npy").shape == (100, 136)
+    for profile in ("embedding", "kmer"):
+        counts = pd.read_csv(results / "profile" / profile / "counts.tsv", sep="\t", index_col="sample")
+        assert counts.index.tolist() == samples and counts.shape[1] == 8
+        assert (counts.sum(axis=1) == 100).all()  # every embedded fragment counted once
+    cube = xr.open_dataset(results / "cube.nc", engine="h5netcdf")
+    assert set(cube.attrs["profiles"].strip("[]").replace('"', "").split(", ")) == {"embedding", "kmer", "oracle"}
+    assert cube.attrs["model_sha256"] == (results / "model" / "weights.sha256").read_text().split()[0]
+    cv = pd.read_csv(results / "shifts" / "cv_metrics.tsv", sep="\t")
+    assert {"embedding", "kmer"} <= set(cv["profile"])
+    html = (results / "report.html").read_text()
+    for section in ("overview", "cruise", "read-accounting", "training", "dbrda", "predictions", "comparison", "provenance"):
+        assert f'id="{section}"' in html, section
+    for rule_dir in ("train_encoder", "embed_sample", "kmer_vectors", "build_profile", "cube", "ecology", "shifts", "report"):
+        assert any((results / "logs" / rule_dir).iterdir()), rule_dir
+
+
+def test_same_inputs_same_results(full_run, run_snakemake, tiny_config, tmp_path):
+    """A second run in a fresh directory gives byte-identical result files (logs and timings aside)."""
+    second = tmp_path / "again"
+    shutil.copytree(full_run / "cruise", second / "cruise")
+    shutil.copytree(full_run / "config", second / "config")
+    run_snakemake(second, configfile=tiny_config, check=True)
+    skip = ("logs/", "benchmarks/", "qc/multiqc_report.html")
+    first_files = sorted(p.relative_to(full_run / "results") for p in (full_run / "results").rglob("*") if p.is_file())
+    compared = 0
+    for rel in first_files:
+        if str(rel).startswith(skip[:2]) or str(rel) == skip[2]:
+            continue
+        assert (full_run / "results" / rel).read_bytes() == (second / "results" / rel).read_bytes(), str(rel)
+        compared += 1
+    assert compared > 50

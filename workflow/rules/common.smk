@@ -3,19 +3,16 @@
 import re
 
 from planktonlm.config import validate_config
-from planktonlm.samples import load_cruise
+from planktonlm.published import is_published
+from planktonlm.samples import load_workflow_cruise
 
 
 config.update(validate_config(config))
 
-CRUISE = load_cruise(
-    config["samples"],
-    config["units"],
-    fastq_scan=config["validate"]["fastq_scan"],
-    pressure_tolerance=config["validate"]["pressure_tolerance"],
-    # Files that passed a full scan (same path, size, mtime) are not streamed again at every parse.
-    scan_cache=".snakemake/planktonlm/fastq_scans.json",
-)
+# Published tables (published.environment set) skip reads, QC, encoder and read profiles.
+PUBLISHED = is_published(config)
+# Files that passed a full scan (same path, size, mtime) are not streamed again at every parse.
+CRUISE = load_workflow_cruise(config, scan_cache=".snakemake/planktonlm/fastq_scans.json")
 SAMPLES = CRUISE.sample_ids()
 
 
@@ -86,6 +83,8 @@ def profile_vectors(wildcards):
 
 
 def cube_inputs(wildcards):
+    if PUBLISHED:
+        return {"environment": config["published"]["environment"], **config["published"]["profiles"]}
     return {
         "samples": config["samples"],
         "units": config["units"],
@@ -102,11 +101,14 @@ SHIFT_TABLES = ["dbrda_marginal", "dbrda_conditional", "dbrda_forward", "varpart
 
 def report_inputs(wildcards):
     """Every table the report shows, by name (see planktonlm.report.report_stage)."""
+    shifts = {name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name not in ("vif", "excluded")}
+    if PUBLISHED:
+        return {"cube": "results/cube.nc", **shifts}
     inputs = {
         "cube": "results/cube.nc",
         "read_accounting": "results/qc/read_accounting.tsv",
         "train_log": "results/model/train_log.tsv",
-        **{name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name not in ("vif", "excluded")},
+        **shifts,
     }
     for profile in READ_PROFILES:
         inputs[f"alpha_{profile}"] = f"results/ecology/{profile}/alpha.tsv"
@@ -116,6 +118,8 @@ def report_inputs(wildcards):
 
 
 def all_outputs():
+    if PUBLISHED:
+        return ["results/report.html"]
     return [
         "results/qc/multiqc_report.html",
         "results/profile/embedding/counts.parquet",

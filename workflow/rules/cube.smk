@@ -10,7 +10,6 @@ rule cube:
         "results/logs/cube/cube.log",
     params:
         config=config,
-        truth_dir=config["oracle_truth"],
     conda:
         "../../envs/stats.yaml"
     script:

@@ -15,7 +15,6 @@ rule embed_sample:
     params:
         embed=config["embed"],
         seed=config["seed"],
-        model_dir="results/model",
     threads: workflow.cores
     resources:
         gpu=encoder_gpus,

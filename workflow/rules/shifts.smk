@@ -14,7 +14,6 @@ rule shifts:
     params:
         shifts=config["shifts"],
         seed=config["seed"],
-        outdir="results/shifts",
     threads: 1
     conda:
         "../../envs/stats.yaml"

@@ -23,7 +23,6 @@ rule train_encoder:
         model=config["model"],
         train=config["train"],
         seed=config["seed"],
-        model_dir="results/model",
     threads: workflow.cores
     resources:
         gpu=encoder_gpus,

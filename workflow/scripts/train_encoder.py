@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from planktonlm.encoder.model import ModelConfig
 from planktonlm.encoder.train import TrainConfig, prepare_model
 from planktonlm.io import setup_logging
@@ -8,7 +10,7 @@ prepare_model(
     ModelConfig(**snakemake.params.model),
     TrainConfig(**snakemake.params.train),
     sources=qc_sources(snakemake.input.r1, snakemake.input.get("r2", [])),
-    model_dir=snakemake.params.model_dir,
+    model_dir=Path(snakemake.output.weights).parent,
     seed=snakemake.params.seed,
     threads=snakemake.threads,
 )
