@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class ReportInputs:
     predictions: profile, [transformation,] direction, target, model, sample, observed, predicted, repeat.
     importances: profile, [transformation,] direction, target, model, feature, importance_mean, importance_sd.
     encoder_quality: representation, knn_accuracy, ari.
+    excluded: item, kind, reason: what the shifts stage left out of its statistics (its ``excluded.tsv``).
     provenance: free-form dict (config_sha256, model_sha256, inputs, packages, seed, ...).
     """
 
@@ -167,6 +169,7 @@ class ReportInputs:
     predictions: pd.DataFrame | None = None
     importances: pd.DataFrame | None = None
     encoder_quality: pd.DataFrame | None = None
+    excluded: pd.DataFrame | None = None
     provenance: dict | None = None
     title: str = "planktonlm report"
 
@@ -293,6 +296,18 @@ def _missing(what: str) -> str:
     return f'<p class="missing">{_esc(what)} is not available for this run.</p>'
 
 
+NO_DATES = "no sampling dates in this run's inputs"
+
+
+def _no_dates(what: str) -> str:
+    """Stands in for a figure over time when no sample has a date (e.g. published tables)."""
+    return f'<p class="missing">{_esc(what)}: {NO_DATES}.</p>'
+
+
+def _date_text(time: Any) -> str:
+    return "–" if pd.isna(time) else f"{pd.Timestamp(time):%Y-%m-%d}"
+
+
 def _caption(text: str) -> str:
     return f'<p class="caption">{text}</p>'
 
@@ -387,6 +402,7 @@ class _Context:
     n_images: int = 0
     tables: dict[str, pd.DataFrame | None] = field(default_factory=dict)
     cv_scheme: str | None = None
+    dated: list[str] = field(default_factory=list)  # ``order`` restricted to samples with a date
 
     def add_image(self) -> None:
         self.n_images += 1
@@ -487,21 +503,27 @@ def _build_context(inputs: ReportInputs, config: ReportConfig) -> _Context:
     _require(inputs.read_accounting, "read_accounting", ("sample",), problems, index_ok="sample")
     _require(inputs.train_log, "train_log", ("step",), problems)
     _require(inputs.encoder_quality, "encoder_quality", ("representation",), problems)
+    _require(inputs.excluded, "excluded", ("item", "reason"), problems)
     tables, cv_scheme = _normalise_stats(inputs, problems)
     samples = _indexed(inputs.samples)
     for sample in sorted(set(samples.index[samples.index.duplicated()])):
         problems.append(InputProblem(file="samples", column="sample", value=sample, message="duplicate sample id",
                                      expected="one row per sample"))
     if not problems:
-        times = pd.to_datetime(samples["datetime"], utc=True, errors="coerce", format="ISO8601")
-        for row, (sample, value) in enumerate(zip(samples.index, times), start=1):
-            if pd.isna(value):
-                problems.append(InputProblem(file="samples", row=row, column="datetime",
-                                             value=samples.loc[sample, "datetime"],
+        # Published tables (e.g. Tara Oceans) have no sampling dates: a missing date is allowed,
+        # only a value that is there and does not parse is an error.
+        raw = samples["datetime"]
+        given = ~raw.map(_is_missing_date).to_numpy(dtype=bool)
+        times = pd.to_datetime(raw.where(given, None), utc=True, errors="coerce", format="ISO8601")
+        for row, (sample, value, present) in enumerate(zip(samples.index, times, given), start=1):
+            if present and pd.isna(value):
+                problems.append(InputProblem(file="samples", row=row, column="datetime", value=raw.iloc[row - 1],
                                              message=f"unparsable date for sample {sample}", expected="ISO 8601"))
     if problems:
         raise PlanktonlmInputError(problems)
     samples["time"] = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    if samples["time"].isna().any():
+        logger.info("report: %d of %d samples have no sampling date", int(samples["time"].isna().sum()), len(samples))
     samples["station"] = samples["station"].astype(str)
     if "cruise" in samples.columns:
         samples["cruise"] = samples["cruise"].astype(str)
@@ -520,8 +542,11 @@ def _build_context(inputs: ReportInputs, config: ReportConfig) -> _Context:
     # NaN != NaN would split one series in two: an unknown depth is None in the key.
     samples["series"] = [(station, float(depth) if _finite(depth) else None)
                          for station, depth in zip(samples["station"], samples["depth_m"])]
-    order = sorted(samples.index, key=lambda s: (samples.at[s, "time"], samples.at[s, "station"],
+    # Undated samples after the dated ones (NaT does not compare), then by station and depth.
+    order = sorted(samples.index, key=lambda s: (_time_key(samples.at[s, "time"]),
+                                                  _natural_key(samples.at[s, "station"]),
                                                   _depth_key(samples.at[s, "depth_m"]), s))
+    dated = [s for s in order if not pd.isna(samples.at[s, "time"])]
     series = sorted(set(samples["series"]), key=lambda k: (k[0], _depth_key(k[1])))
     stations = sorted(set(samples["station"]))
     station_colour, colour = _series_colours(stations, series)
@@ -530,7 +555,30 @@ def _build_context(inputs: ReportInputs, config: ReportConfig) -> _Context:
         next((c for c in env_columns if c.lower().startswith("temp")), None)
     return _Context(config=config, samples=samples, order=order, env_columns=env_columns, series=series,
                     colour=colour, label=label, station_colour=station_colour, temperature=temperature,
-                    inputs=inputs, tables=tables, cv_scheme=cv_scheme)
+                    inputs=inputs, tables=tables, cv_scheme=cv_scheme, dated=dated)
+
+
+_MISSING_DATE_TEXT = frozenset({"", "nan", "nat", "na", "none", "null"})
+
+
+def _is_missing_date(value: Any) -> bool:
+    """True for an absent date (None, NaN, NaT, empty or 'NA'-like text), not for a bad one."""
+    if isinstance(value, str):
+        return value.strip().lower() in _MISSING_DATE_TEXT
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _time_key(time: Any) -> tuple:
+    return (0, pd.Timestamp(time).value) if not pd.isna(time) else (1, 0)
+
+
+def _natural_key(text: str) -> tuple:
+    """"S4" before "S10": digit runs compare as numbers."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", str(text)) if part)
 
 
 def _depth_key(depth: Any) -> tuple:
@@ -570,7 +618,8 @@ def _series_lines(ax, ctx: _Context, samples: Sequence[str], values: pd.Series, 
     crowded = len(ctx.series) > 12
     style = dict(linewidth=0.8, alpha=0.75, marker="") if crowded else dict(marker="o", markersize=markersize)
     for key in ctx.series:
-        members = [s for s in ctx.order if s in meta.index and meta.at[s, "series"] == key]
+        # Only dated samples have a place on a time axis; callers say how many were left out.
+        members = [s for s in ctx.dated if s in meta.index and meta.at[s, "series"] == key]
         y = values.reindex(members)
         keep = y.notna().to_numpy()
         if not keep.any():
@@ -580,6 +629,15 @@ def _series_lines(ax, ctx: _Context, samples: Sequence[str], values: pd.Series, 
         drawn.add(key)
     _date_axis(ax)
     return drawn
+
+
+def _undated_note(ctx: _Context, samples: Iterable[str]) -> str:
+    """" N samples without a sampling date are not shown." for those of ``samples`` without a date."""
+    dated = set(ctx.dated)
+    n = sum(1 for s in samples if s not in dated)
+    if not n:
+        return ""
+    return f" {n} sample{'s' if n != 1 else ''} without a sampling date {'are' if n != 1 else 'is'} not shown."
 
 
 def _grid(n: int, ncols: int) -> tuple[int, int]:
@@ -663,14 +721,20 @@ def _section_overview(ctx: _Context) -> str:
     parts = []
     cruises = sorted(set(s["cruise"])) if "cruise" in s.columns else []
     t0, t1 = s["time"].min(), s["time"].max()
+    n_undated = len(s) - len(ctx.dated)
+    if ctx.dated:
+        dates = (f"{pd.Timestamp(t0):%Y-%m-%d} to {pd.Timestamp(t1):%Y-%m-%d} "
+                 f"({(pd.Timestamp(t1) - pd.Timestamp(t0)).days} days)"
+                 + (f"; {n_undated} sample{'s' if n_undated != 1 else ''} without a date" if n_undated else ""))
+    else:
+        dates = f"– ({NO_DATES})"
     depths = s["depth_m"].dropna()
     facts = [
         ("Cruise" + ("s" if len(cruises) != 1 else ""), ", ".join(cruises) if cruises else "–"),
         ("Samples", f"{len(s)}"),
         ("Stations", f"{s['station'].nunique()} ({', '.join(sorted(set(s['station'])))})"
          if s["station"].nunique() <= 12 else f"{s['station'].nunique()}"),
-        ("Dates (UTC)", f"{pd.Timestamp(t0):%Y-%m-%d} to {pd.Timestamp(t1):%Y-%m-%d} "
-                        f"({(pd.Timestamp(t1) - pd.Timestamp(t0)).days} days)"),
+        ("Dates (UTC)", dates),
         ("Depths", f"{depths.min():g} to {depths.max():g} m ({depths.nunique()} distinct)" if len(depths) else "–"),
         ("Environmental variables", ", ".join(variable_label(c) for c in ctx.env_columns) or "–"),
         ("Community profiles", ", ".join(_profile_name(p) for p in _profiles_available(ctx, ctx.inputs.profiles or {},
@@ -823,28 +887,34 @@ def _section_cruise(ctx: _Context) -> str:
         ctx.add_image()
     else:
         parts.append(_missing("A station map (no latitude/longitude)"))
-    height = min(1.2 + 0.28 * len(ctx.series), 9.0)
-    plot = _Plot(ctx.config.dpi, 9.0, height)
-    ax = plot.axes[0]
-    for i, key in enumerate(ctx.series):
-        members = [x for x in ctx.order if s.at[x, "series"] == key]
-        ax.scatter(s.loc[members, "time"].to_numpy(), np.full(len(members), i), color=ctx.colour[key], s=28,
-                   edgecolor="black", linewidth=0.4, zorder=3)
-    ax.set_yticks(range(len(ctx.series)), [ctx.label[k] for k in ctx.series])
-    ax.set_ylim(len(ctx.series) - 0.5, -0.5)
-    ax.set_ylabel("station · depth")
-    ax.set_xlabel("Date (UTC)")
-    _date_axis(ax)
-    parts.append(_figure(plot.png(), "Sampling events over time",
-                         "Sampling events over time: one row per station and depth, one dot per sample. Gaps show "
-                         "where a station was not visited. The colours identify station and depth in every "
-                         "later figure."))
-    ctx.add_image()
-    parts.append(_table(stations, [
-        _Col("Station", "station", text=True), _Col("Latitude (°N)", "latitude", lambda x: _f(x, 3)),
-        _Col("Longitude (°E)", "longitude", lambda x: _f(x, 3)), _Col("Depths (m)", "depths", text=True),
-        _Col("Samples", "n", _int), _Col("First (UTC)", "first", lambda t: f"{pd.Timestamp(t):%Y-%m-%d}"),
-        _Col("Last (UTC)", "last", lambda t: f"{pd.Timestamp(t):%Y-%m-%d}")], scroll=len(stations) > 14))
+    if ctx.dated:
+        series = [k for k in ctx.series if any(s.at[x, "series"] == k for x in ctx.dated)]
+        height = min(1.2 + 0.28 * len(series), 9.0)
+        plot = _Plot(ctx.config.dpi, 9.0, height)
+        ax = plot.axes[0]
+        for i, key in enumerate(series):
+            members = [x for x in ctx.dated if s.at[x, "series"] == key]
+            ax.scatter(s.loc[members, "time"].to_numpy(), np.full(len(members), i), color=ctx.colour[key], s=28,
+                       edgecolor="black", linewidth=0.4, zorder=3)
+        ax.set_yticks(range(len(series)), [ctx.label[k] for k in series])
+        ax.set_ylim(len(series) - 0.5, -0.5)
+        ax.set_ylabel("station · depth")
+        ax.set_xlabel("Date (UTC)")
+        _date_axis(ax)
+        parts.append(_figure(plot.png(), "Sampling events over time",
+                             "Sampling events over time: one row per station and depth, one dot per sample. Gaps "
+                             "show where a station was not visited. The colours identify station and depth in every "
+                             "later figure." + _esc(_undated_note(ctx, ctx.order))))
+        ctx.add_image()
+    else:
+        parts.append(_no_dates("Sampling events over time"))
+    stations = stations.iloc[sorted(range(len(stations)), key=lambda i: _natural_key(stations.at[i, "station"]))]
+    columns = [_Col("Station", "station", text=True), _Col("Latitude (°N)", "latitude", lambda x: _f(x, 3)),
+               _Col("Longitude (°E)", "longitude", lambda x: _f(x, 3)), _Col("Depths (m)", "depths", text=True),
+               _Col("Samples", "n", _int)]
+    if ctx.dated:
+        columns += [_Col("First (UTC)", "first", _date_text), _Col("Last (UTC)", "last", _date_text)]
+    parts.append(_table(stations, columns, scroll=len(stations) > 14))
     return "".join(parts)
 
 
@@ -852,6 +922,8 @@ def _section_environment(ctx: _Context) -> str:
     columns = [c for c in ctx.env_columns if ctx.samples[c].notna().any()]
     if not columns:
         return _missing("Environmental data")
+    if not ctx.dated:
+        return _environment_by_station(ctx, columns)
     nrows, ncols = _grid(len(columns), 3)
     plot = _Plot(ctx.config.dpi, 10.0, 0.6 + 2.4 * nrows + 0.5, nrows, ncols, sharex=True)
     drawn: set = set()
@@ -865,10 +937,42 @@ def _section_environment(ctx: _Context) -> str:
     note = ""
     if missing:
         note = " Missing values (not drawn): " + ", ".join(f"{_name(c)} {n}" for c, n in missing.items()) + "."
+    note += _undated_note(ctx, ctx.order)
     return _figure(plot.png(), "Environmental variables over time",
                    "Each panel is one measured variable over time (x axis, UTC); each line joins the samples of one "
                    "station and depth. Lines that separate by depth show vertical structure; parallel changes at all "
                    f"stations show a seasonal or cruise-wide signal.{_esc(note)}")
+
+
+def _environment_by_station(ctx: _Context, columns: list[str]) -> str:
+    """Without dates: each variable per station as points (stations in natural order, S4 before S10)."""
+    s = ctx.samples
+    stations = sorted(set(s["station"]), key=_natural_key)
+    position = {station: i for i, station in enumerate(stations)}
+    nrows, ncols = _grid(len(columns), 2)
+    plot = _Plot(ctx.config.dpi, 10.0, 0.6 + 2.6 * nrows + 0.5, nrows, ncols, sharex=True)
+    step = max(1, math.ceil(len(stations) / 24))  # thin the labels of a long transect
+    drawn: set = set()
+    for ax, column in zip(plot.axes, columns):
+        members = [x for x in ctx.order if _finite(s.at[x, column])]
+        ax.scatter([position[s.at[x, "station"]] for x in members], s.loc[members, column].to_numpy(float),
+                   c=[ctx.colour[s.at[x, "series"]] for x in members], s=18, edgecolor="black", linewidth=0.3,
+                   zorder=3)
+        drawn |= {s.at[x, "series"] for x in members}
+        ax.set_xticks(range(0, len(stations), step), stations[::step], rotation=90, fontsize=7)
+        ax.set_title(variable_label(column))
+        ax.grid(axis="x", visible=False)
+    _hide_unused(plot, len(columns), ncols)
+    _series_legend(plot, ctx, drawn)
+    ctx.add_image()
+    missing = {c: int(s[c].isna().sum()) for c in columns if s[c].isna().any()}
+    note = (" Missing values (not drawn): " + ", ".join(f"{_name(c)} {n}" for c, n in missing.items()) + "."
+            if missing else "")
+    return (_no_dates("Environment over time")
+            + _figure(plot.png(), "Environmental variables per station",
+                      "Instead, each panel shows one measured variable per station (x axis, stations in order of "
+                      "their number" + (f", every {step}th labelled" if step > 1 else "") + "), one point per "
+                      f"sample, coloured by station and depth.{_esc(note)}"))
 
 
 def _section_reads(ctx: _Context) -> str:
@@ -897,7 +1001,7 @@ def _section_reads(ctx: _Context) -> str:
         ax.bar(range(len(table)), values.fillna(0).to_numpy(), color=colours, edgecolor="black", linewidth=0.3)
         if len(table) <= 80:
             ax.set_xticks(range(len(table)), table["sample"], rotation=90, fontsize=8 if len(table) <= 40 else 6)
-            ax.set_xlabel("Sample (in time order)")
+            ax.set_xlabel("Sample (in time order)" if ctx.dated else "Sample (by station and depth)")
         else:  # names would be unreadable: the table below has them
             ax.set_xticks([])
             ax.set_xlabel(f"{len(table)} samples in time order (names in the table below)")
@@ -1003,6 +1107,8 @@ def _section_diversity(ctx: _Context) -> str:
     metrics = [m for m in ("shannon", "richness") if any(m in alpha[p].columns for p in profiles)]
     if not metrics:
         return _missing("Alpha diversity (no shannon/richness columns)")
+    if not ctx.dated:
+        return _no_dates("Alpha diversity over time")
     plot = _Plot(ctx.config.dpi, 10.0, 0.9 + 2.6 * len(profiles), len(profiles), len(metrics), sharex=True)
     drawn: set = set()
     for i, profile in enumerate(profiles):
@@ -1023,10 +1129,12 @@ def _section_diversity(ctx: _Context) -> str:
     if "depth" in first.columns and pd.to_numeric(first["depth"], errors="coerce").notna().any():
         depth = (f" Counts were rarefied to {_int(pd.to_numeric(first['depth'], errors='coerce').max())} reads per "
                  "sample before computing the indices, so samples sequenced more deeply do not look more diverse.")
+    shown = set().union(*(set(t.index) for t in alpha.values())) & set(ctx.samples.index)
+    undated = _undated_note(ctx, sorted(shown))
     return _figure(plot.png(), "Alpha diversity over time",
                    "Diversity within each sample over time, one row per community profile. Shannon (left) grows "
                    "with both the number of OTUs and how evenly reads spread over them; richness (right) counts OTUs "
-                   f"present. Lines join samples of one station and depth.{_esc(depth)}")
+                   f"present. Lines join samples of one station and depth.{_esc(depth)}{_esc(undated)}")
 
 
 def _explained(ctx: _Context, key: tuple[str, str], table: pd.DataFrame) -> list[float]:
@@ -1048,11 +1156,24 @@ def _section_ordination(ctx: _Context) -> str:
     # Within the image budget, every profile at the primary metric first, then the other metrics.
     chosen = sorted(keys, key=lambda k: (k[1] != metrics[0], profiles.index(k[0]), metrics.index(k[1])))
     chosen = set(chosen[: ctx.config.max_ordinations])
+    colourings = ([("temperature", ctx.temperature)] if ctx.temperature else []) + \
+        ([("date", "time")] if ctx.dated else [])
+    if not colourings:
+        colourings = [("station", None)]
+    colour_text = {("temperature", "date"): "Left: colour = water temperature; right: colour = sampling date. "
+                                            "A colour gradient along an axis means that axis tracks temperature "
+                                            "or season.",
+                   ("temperature",): "Colour = water temperature: a colour gradient along an axis means that axis "
+                                     "tracks temperature.",
+                   ("date",): "Colour = sampling date: a colour gradient along an axis means that axis "
+                              "tracks season.",
+                   ("station",): "Colour = station and depth."}[tuple(kind for kind, _ in colourings)]
+    if not ctx.dated:
+        colour_text += f" Colouring by sampling date is left out: {NO_DATES}."
     parts = [_caption("Principal coordinates analysis (PCoA) places samples so that distances between points "
                       "approximate the community dissimilarity between samples: nearby points have similar "
-                      "communities. The percentage on each axis is the share of total dissimilarity it shows. Left: "
-                      "colour = water temperature; right: colour = sampling date. A colour gradient along an axis "
-                      "means that axis tracks temperature or season.")]
+                      "communities. The percentage on each axis is the share of total dissimilarity it shows. "
+                      + _esc(colour_text))]
     for key in keys:
         if key not in chosen:
             continue
@@ -1060,11 +1181,16 @@ def _section_ordination(ctx: _Context) -> str:
         samples = [x for x in ctx.order if x in table.index]
         explained = _explained(ctx, key, table)
         labels = [f"PCo{i + 1}" + (f" ({100 * explained[i]:.1f}%)" if i < len(explained) else "") for i in range(2)]
-        colourings = ([("temperature", ctx.temperature)] if ctx.temperature else []) + [("date", "time")]
         plot = _Plot(ctx.config.dpi, 5.0 * len(colourings), 4.2, 1, len(colourings))
         x = table.loc[samples, "PCo1"].to_numpy(dtype=float)
         y = table.loc[samples, "PCo2"].to_numpy(dtype=float)
         for ax, (kind, column) in zip(plot.axes, colourings):
+            if kind == "station":
+                ax.scatter(x, y, c=[ctx.colour[ctx.samples.at[i, "series"]] for i in samples], s=30,
+                           edgecolor="black", linewidth=0.35, zorder=3)
+                ax.set_xlabel(labels[0])
+                ax.set_ylabel(labels[1])
+                continue
             if kind == "date":
                 values = mdates.date2num(ctx.samples.loc[samples, "time"].to_numpy())
                 cmap = "cividis"
@@ -1091,6 +1217,10 @@ def _section_ordination(ctx: _Context) -> str:
         parts.append(f"<h3>{_esc(_profile_name(key[0]))}, {_esc(_metric_name(key[1]))} dissimilarity</h3>")
         dropped = len(ctx.order) - len(samples)
         note = f" {dropped} samples without coordinates are not shown." if dropped else ""
+        undated = len(samples) - len(set(samples) & set(ctx.dated))
+        if ctx.dated and undated:
+            note += (f" {undated} sample{'s' if undated != 1 else ''} without a sampling date "
+                     f"{'are' if undated != 1 else 'is'} drawn as open grey circles in the date panel.")
         parts.append(_figure(plot.png(), f"PCoA of {_profile_name(key[0])} ({_metric_name(key[1])})",
                              f"PCoA axes 1 and 2 of {_esc(_profile_name(key[0]))} with {_esc(_metric_name(key[1]))} "
                              f"dissimilarity; each point is one sample.{_esc(note)}"))
@@ -1119,11 +1249,14 @@ def _section_otus(ctx: _Context) -> str:
     parts = [_caption(f"For each profile, the {ctx.config.n_top_otus} OTUs (features) whose relative abundance varies "
                       "most between samples, each over time. An OTU rising at one depth or season and falling "
                       "elsewhere is the kind of shift the statistics below try to link to the environment.")]
+    if not ctx.dated:
+        return _no_dates("Most variable OTUs over time") + _top_otu_table(ctx, profiles_in)
     for profile in profiles:
         counts = profiles_in[profile]
         counts.columns = counts.columns.astype(str)
         relative, top = _top_variable(counts, ctx.config.n_top_otus)
         samples = [x for x in ctx.order if x in relative.index]
+        undated = _undated_note(ctx, samples)
         nrows, ncols = _grid(len(top), 4)
         plot = _Plot(ctx.config.dpi, 10.5, 0.9 + 2.3 * nrows, nrows, ncols, sharex=True)
         drawn: set = set()
@@ -1138,12 +1271,34 @@ def _section_otus(ctx: _Context) -> str:
         parts.append(_figure(plot.png(), f"Most variable OTUs of {_profile_name(profile)}",
                              f"Relative abundance (% of a sample's reads) of the {len(top)} most variable features "
                              f"of {_esc(_profile_name(profile))} ({counts.shape[1]} in all), one panel each, lines "
-                             "per station and depth."))
+                             f"per station and depth.{_esc(undated)}"))
         ctx.add_image()
     omitted = [p for p in _profiles_available(ctx, profiles_in) if p not in profiles]
     if omitted:
         parts.append(_caption("Not drawn: " + _esc(", ".join(_profile_name(p) for p in omitted)) + "."))
     return "".join(parts)
+
+
+def _top_otu_table(ctx: _Context, profiles_in: dict[str, pd.DataFrame]) -> str:
+    """Without dates: the most variable OTUs of each profile as a table (mean and max relative abundance)."""
+    rows = []
+    for profile in _profiles_available(ctx, profiles_in)[: ctx.config.max_otu_profiles]:
+        counts = profiles_in[profile]
+        counts.columns = counts.columns.astype(str)
+        relative, top = _top_variable(counts, ctx.config.n_top_otus)
+        for otu in top:
+            rows.append({"profile": _profile_name(profile), "otu": otu, "mean": 100 * relative[otu].mean(),
+                         "sd": 100 * relative[otu].std(ddof=0), "max": 100 * relative[otu].max(),
+                         "n": len(relative)})
+    if not rows:
+        return ""
+    return (_caption(f"Instead, the {ctx.config.n_top_otus} features of each profile whose relative abundance "
+                     "varies most between samples (% of a sample's reads).")
+            + _table(pd.DataFrame(rows), [
+                _Col("Profile", "profile", text=True), _Col("OTU", "otu", text=True),
+                _Col("Mean (%)", "mean", lambda x: _f(x, 2)), _Col("sd (%)", "sd", lambda x: _f(x, 2)),
+                _Col("Max (%)", "max", lambda x: _f(x, 2)), _Col("Samples", "n", _int)],
+                scroll=len(rows) > 14))
 
 
 def _combos(ctx: _Context, table: pd.DataFrame) -> list[tuple[str, str]]:
@@ -1218,9 +1373,24 @@ def _section_dbrda(ctx: _Context) -> str:
     parts.append("<h3>Variation partitioning</h3>")
     if varpart is None:
         parts.append(_missing("Variation partitioning"))
-        return "".join(parts)
-    parts.append(_varpart(ctx, varpart))
+    else:
+        parts.append(_varpart(ctx, varpart))
+    parts.append(_excluded(ctx))
     return "".join(parts)
+
+
+def _excluded(ctx: _Context) -> str:
+    """The shifts stage's ``excluded`` table: samples and variables left out of the statistics."""
+    excluded = ctx.inputs.excluded
+    if excluded is None or excluded.empty:
+        return ""
+    columns = [_Col("Left out", "item", _text, text=True)]
+    if "kind" in excluded.columns:
+        columns.append(_Col("Kind", "kind", _text, text=True))
+    columns.append(_Col("Why", "reason", _text, text=True))
+    return ("<h3>Left out of the statistics</h3>" + _table(excluded, columns, scroll=len(excluded) > 14)
+            + _caption("Samples and environmental variables that the statistics above did not use, and why "
+                       "(for example a sample absent from one profile, or a variable that is constant)."))
 
 
 def _varpart(ctx: _Context, varpart: pd.DataFrame) -> str:
@@ -1669,10 +1839,10 @@ def write_report(inputs: ReportInputs, out_html: str | os.PathLike, config: Repo
 # loading stage outputs
 
 _TABLE_KEYS = ("read_accounting", "train_log", "dbrda_marginal", "dbrda_forward", "varpart", "cv_metrics",
-               "predictions", "importances", "encoder_quality")
+               "predictions", "importances", "encoder_quality", "excluded")
 _ID_COLUMNS = {c: str for c in ("sample", "cruise", "station", "profile", "transformation", "direction", "target",
                                 "model", "variable", "feature", "fraction", "kind", "label", "representation",
-                                "metric", "group_by", "groups")}
+                                "metric", "group_by", "groups", "item", "reason")}
 
 
 def _read_table(path: str | os.PathLike, *, index: bool = False) -> pd.DataFrame:
@@ -1732,7 +1902,7 @@ def load_report_inputs(paths: Mapping[str, Any]) -> ReportInputs:
 
     Keys: ``samples`` (required, TSV, first column sample); tables ``read_accounting``,
     ``train_log``, ``dbrda_marginal``, ``dbrda_forward``, ``varpart``, ``cv_metrics``,
-    ``predictions``, ``importances``, ``encoder_quality`` (TSV or .parquet); JSON
+    ``predictions``, ``importances``, ``encoder_quality``, ``excluded`` (TSV or .parquet); JSON
     ``model_info`` and ``provenance`` (or dicts); ``profiles`` and ``alpha`` (dict name -> path,
     or a list of paths named by file stem; first column = sample); ``pcoa`` (dict
     "profile/metric" or (profile, metric) -> path of a table indexed by sample, or one long

@@ -466,3 +466,75 @@ def test_loader_reads_stage_outputs_and_tolerates_absent_files(tmp_path):
         load_report_inputs({**paths, "cv_metric": "typo.tsv"})
     with pytest.raises(PlanktonlmInputError, match="samples table not found"):
         load_report_inputs({"samples": str(tmp_path / "nope.tsv")})
+
+
+# ----------------------------------------------------------------------------------------------
+# samples without a sampling date (published tables such as Tara Oceans have none)
+
+
+def _time_inputs(samples: pd.DataFrame) -> ReportInputs:
+    """The inputs that have a figure over time, on ``samples``."""
+    full = synthetic_inputs()
+    return ReportInputs(samples=samples, env_columns=ENV, profiles={"embedding": full.profiles["embedding"]},
+                        alpha={"embedding": full.alpha["embedding"]},
+                        pcoa={("embedding", "braycurtis"): full.pcoa[("embedding", "braycurtis")]})
+
+
+def test_no_dates_at_all_replaces_time_figures_and_keeps_the_map(tmp_path):
+    samples = synthetic_inputs().samples.reset_index()
+    samples["datetime"] = np.nan
+    samples.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)  # empty cells, as report_stage writes NaT
+    excluded = pd.DataFrame({"item": ["ST03_5m_0, ST03_50m_0", "doy_sin, doy_cos"], "kind": ["sample", "variable"],
+                             "reason": ["absent from profile kmer",
+                                        "no seasonal/trend terms: 30 samples have no date"]})
+    excluded.to_csv(tmp_path / "excluded.tsv", sep="\t", index=False)
+    loaded = load_report_inputs({"samples": str(tmp_path / "samples.tsv"), "excluded": str(tmp_path / "excluded.tsv")})
+    assert loaded.samples["datetime"].isna().all()
+    pd.testing.assert_frame_equal(loaded.excluded, excluded, check_dtype=False)
+    inputs = _time_inputs(loaded.samples)
+    inputs.excluded = loaded.excluded
+
+    page = render_report(inputs, COMPACT)
+    parsed = parse(page)
+    assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
+    for section in ("cruise", "environment", "diversity", "otus"):
+        assert "no sampling dates in this run's inputs" in text_of(parsed, section), section
+    assert "no sampling dates in this run's inputs" in text_of(parsed, "overview")
+    assert 'alt="Map of station positions"' in page  # latitude/longitude still place the stations
+    assert 'alt="Sampling events over time"' not in page and 'alt="Alpha diversity over time"' not in page
+    assert 'alt="Environmental variables per station"' in page  # the fallback figure
+    assert "Colouring by sampling date is left out" in text_of(parsed, "ordination")
+    assert 'alt="PCoA of embedding OTUs (Bray-Curtis)"' in page
+    otus = text_of(parsed, "otus")
+    assert "eotu_" in otus and 'alt="Most variable OTUs' not in page  # a table of OTUs instead of the figure
+    dbrda = text_of(parsed, "dbrda")
+    assert "Left out of the statistics" in dbrda and "absent from profile kmer" in dbrda and "ST03_50m_0" in dbrda
+
+
+def test_some_dates_missing_plots_the_dated_samples_and_counts_the_others():
+    samples = synthetic_inputs().samples.copy()
+    undated = [s for s in samples.index if s.endswith("_4")]  # the whole last visit (6 samples) lost its date
+    samples.loc[undated, "datetime"] = ""
+    samples.loc[undated[:2], "datetime"] = None
+    page = render_report(_time_inputs(samples), COMPACT)
+    parsed = parse(page)
+    assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
+    assert "no sampling dates" not in page
+    overview = text_of(parsed, "overview")
+    assert "2021-03-01 to 2021-05-30" in overview and "6 samples without a date" in overview
+    for alt in ("Sampling events over time", "Environmental variables over time", "Alpha diversity over time",
+                "Most variable OTUs of embedding OTUs"):
+        assert f'alt="{alt}"' in page, alt
+    for section in ("cruise", "environment", "diversity", "otus"):
+        assert "6 samples without a sampling date are not shown" in text_of(parsed, section), section
+    assert "6 samples without a sampling date are drawn as open grey circles" in text_of(parsed, "ordination")
+
+
+def test_unparsable_date_still_raises_but_missing_ones_do_not():
+    samples = synthetic_inputs().samples.copy()
+    samples.iloc[0, samples.columns.get_loc("datetime")] = np.nan
+    samples.iloc[1, samples.columns.get_loc("datetime")] = "NaT"
+    samples.iloc[2, samples.columns.get_loc("datetime")] = "2021-13-45"
+    with pytest.raises(PlanktonlmInputError, match="unparsable date") as caught:
+        render_report(ReportInputs(samples=samples), COMPACT)
+    assert [(p.row, p.value) for p in caught.value.problems] == [(3, "2021-13-45")]

@@ -101,7 +101,7 @@ SHIFT_TABLES = ["dbrda_marginal", "dbrda_conditional", "dbrda_forward", "varpart
 
 def report_inputs(wildcards):
     """Every table the report shows, by name (see planktonlm.report.report_stage)."""
-    shifts = {name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name not in ("vif", "excluded")}
+    shifts = {name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name != "vif"}
     if PUBLISHED:
         return {"cube": "results/cube.nc", **shifts}
     inputs = {
