@@ -682,62 +682,6 @@ def build_profiles(
     return BuiltProfiles(counts=counts, codebook=codebook, mean=mean)
 
 
-def build_embedding_profiles(
-    embedding_npys: Mapping[str, object],
-    out_counts_tsv,
-    out_counts_parquet,
-    out_codebook_npy,
-    out_mean_tsv,
-    n_otus: int,
-    pool_reads_per_sample: int,
-    seed: int,
-    n_init: int = 3,
-    max_iter: int = 100,
-) -> BuiltProfiles:
-    """Embedding-OTU profiles (columns eotu_0001 ...) from per-sample embedding ``.npy``."""
-    return build_profiles(
-        embedding_npys,
-        prefix=EMBEDDING_PREFIX,
-        out_counts_tsv=out_counts_tsv,
-        out_counts_parquet=out_counts_parquet,
-        out_codebook_npy=out_codebook_npy,
-        out_mean_tsv=out_mean_tsv,
-        n_otus=n_otus,
-        pool_reads_per_sample=pool_reads_per_sample,
-        seed=seed,
-        n_init=n_init,
-        max_iter=max_iter,
-    )
-
-
-def build_kmer_profiles(
-    kmer_npys: Mapping[str, object],
-    out_counts_tsv,
-    out_counts_parquet,
-    out_codebook_npy,
-    out_mean_tsv,
-    n_otus: int,
-    pool_reads_per_sample: int,
-    seed: int,
-    n_init: int = 3,
-    max_iter: int = 100,
-) -> BuiltProfiles:
-    """k-mer baseline profiles (columns kotu_0001 ...) from per-sample k-mer frequency ``.npy``."""
-    return build_profiles(
-        kmer_npys,
-        prefix=KMER_PREFIX,
-        out_counts_tsv=out_counts_tsv,
-        out_counts_parquet=out_counts_parquet,
-        out_codebook_npy=out_codebook_npy,
-        out_mean_tsv=out_mean_tsv,
-        n_otus=n_otus,
-        pool_reads_per_sample=pool_reads_per_sample,
-        seed=seed,
-        n_init=n_init,
-        max_iter=max_iter,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # stage entries used by workflow/scripts (one call each)
 

@@ -134,18 +134,15 @@ def _mate_count_problem(r1: str, r2: str, n1: int, n2: int, max_records: int | N
     )
 
 
-def scan_fastq_pair(
-    r1: PathLike, r2: PathLike, max_records: int | None = None, *, allow_empty: bool = False
-) -> tuple[FastqStats, FastqStats]:
-    """Stream two mate files in lockstep; return (stats of R1, stats of R2).
+def iter_mate_pairs(r1: PathLike, r2: PathLike, max_records: int | None = None) -> Iterator[tuple]:
+    """Stream two mate files in lockstep, yielding (record1, record2).
 
-    Besides the checks of :func:`scan_fastq` on each file: mates must carry the same read id
-    (the name up to the first space, a trailing 1/2/3 ignored, as dnaio's ``is_mate``) and
-    both files must hold the same number of records (within the first ``max_records``).
+    Mates must carry the same read id (the name up to the first space, a trailing 1/2/3
+    ignored, as dnaio's ``is_mate``) and both files must hold the same number of records
+    (within the first ``max_records``); either failure raises PlanktonlmInputError.
     """
     r1, r2 = os.fspath(r1), os.fspath(r2)
-    started = time.perf_counter()
-    n_pairs = bases1 = bases2 = 0
+    n_pairs = 0
     records1, records2 = iter_fastq(r1, max_records), iter_fastq(r2, max_records)
     with contextlib.closing(records1), contextlib.closing(records2):
         for record1, record2 in itertools.zip_longest(records1, records2):
@@ -155,8 +152,6 @@ def scan_fastq_pair(
                 n1, n2 = (n_longer, n_pairs) if record2 is None else (n_pairs, n_longer)
                 raise PlanktonlmInputError(_mate_count_problem(r1, r2, n1, n2, max_records))
             n_pairs += 1
-            bases1 += len(record1.sequence)
-            bases2 += len(record2.sequence)
             if not record1.is_mate(record2):
                 raise PlanktonlmInputError(
                     InputProblem(
@@ -167,6 +162,23 @@ def scan_fastq_pair(
                         expected="the same read order and read ids in both mate files (a trailing /1, /2 is ignored)",
                     )
                 )
+            yield record1, record2
+
+
+def scan_fastq_pair(
+    r1: PathLike, r2: PathLike, max_records: int | None = None, *, allow_empty: bool = False
+) -> tuple[FastqStats, FastqStats]:
+    """Stream two mate files in lockstep; return (stats of R1, stats of R2).
+
+    Besides the checks of :func:`scan_fastq` on each file, those of :func:`iter_mate_pairs`.
+    """
+    r1, r2 = os.fspath(r1), os.fspath(r2)
+    started = time.perf_counter()
+    n_pairs = bases1 = bases2 = 0
+    for record1, record2 in iter_mate_pairs(r1, r2, max_records):
+        n_pairs += 1
+        bases1 += len(record1.sequence)
+        bases2 += len(record2.sequence)
     if n_pairs == 0 and not allow_empty:
         raise PlanktonlmInputError([_empty_problem(r1), _empty_problem(r2)])
     _log_scan(f"{r1} + {r2}", n_pairs, started)
@@ -215,30 +227,7 @@ def iter_fragments(r1: PathLike, r2: PathLike | None) -> Iterator[Fragment]:
         for record in iter_fastq(r1):
             yield Fragment(fragment_id(record.id), record.sequence, None)
         return
-    r1, r2 = os.fspath(r1), os.fspath(r2)
-    n_pairs = 0
-    for record1, record2 in itertools.zip_longest(iter_fastq(r1), iter_fastq(r2)):
-        n_pairs += 1
-        if record1 is None or record2 is None:
-            short = r1 if record1 is None else r2
-            raise PlanktonlmInputError(
-                InputProblem(
-                    file=short,
-                    row=n_pairs,
-                    message=f"mate file ends early: {r1} and {r2} hold different numbers of records",
-                    expected="as many records in R2 as in R1, in the same order",
-                )
-            )
-        if not record1.is_mate(record2):
-            raise PlanktonlmInputError(
-                InputProblem(
-                    file=r2,
-                    row=n_pairs,
-                    message=f"mate names differ: {record1.id!r} in {r1} but {record2.id!r} here",
-                    value=record2.id,
-                    expected="the same read order and read ids in both mate files",
-                )
-            )
+    for record1, record2 in iter_mate_pairs(r1, r2):
         yield Fragment(fragment_id(record1.id), record1.sequence, record2.sequence)
 
 

@@ -15,13 +15,13 @@ from threadpoolctl import threadpool_limits
 
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.profiles import (
+    ProfilesConfig,
+    profile_stage,
     EmbeddingCodebook,
     ProfilesConfig,
     _lloyd,
     _row_sq_norms,
     _sq_distances,
-    build_embedding_profiles,
-    build_kmer_profiles,
     build_profile_table,
     canonical_kmer_index,
     count_profile,
@@ -330,30 +330,30 @@ def make_npys(tmp_path, sizes: dict[str, int], dim: int = 8, seed: int = 0) -> d
     return paths
 
 
-def run_build(paths, outdir, builder=build_embedding_profiles, **kw):
-    params = dict(n_otus=5, pool_reads_per_sample=40, seed=3, n_init=2, max_iter=50) | kw
+def run_build(paths, outdir, profile="embedding", **kw):
+    params = dict(n_otus=5, pool_reads_per_sample=40, n_init=2, max_iter=50) | kw
     outputs = {
-        "out_counts_tsv": outdir / "counts.tsv",
-        "out_counts_parquet": outdir / "counts.parquet",
-        "out_codebook_npy": outdir / "codebook.npy",
-        "out_mean_tsv": outdir / "mean.tsv",
+        "counts_tsv": outdir / "counts.tsv",
+        "counts_parquet": outdir / "counts.parquet",
+        "codebook": outdir / "codebook.npy",
+        "mean": outdir / "mean.tsv",
     }
-    return builder(paths, **outputs, **params), outputs
+    return profile_stage(profile, paths, outputs, ProfilesConfig(**params), seed=3), outputs
 
 
 def test_build_profiles_end_to_end(tmp_path):
     sizes = {"S03": 120, "S01": 75, "S02": 30}
     paths = make_npys(tmp_path, sizes)
     result, outputs = run_build(paths, tmp_path / "run1")
-    counts = read_profile(outputs["out_counts_tsv"])
+    counts = read_profile(outputs["counts_tsv"])
     assert counts.index.tolist() == ["S03", "S01", "S02"]  # given order
     assert counts.columns.tolist() == otu_column_names(5, "eotu_")
     assert counts.sum(axis=1).to_dict() == sizes
-    pd.testing.assert_frame_equal(read_profile(outputs["out_counts_parquet"]), counts, check_index_type=False)
+    pd.testing.assert_frame_equal(read_profile(outputs["counts_parquet"]), counts, check_index_type=False)
     pd.testing.assert_frame_equal(result.counts, counts, check_index_type=False, check_column_type=False)
-    codebook = np.load(outputs["out_codebook_npy"])
+    codebook = np.load(outputs["codebook"])
     assert codebook.shape == (5, 8) and codebook.tobytes() == result.codebook.cluster_centers_.tobytes()
-    mean = read_profile(outputs["out_mean_tsv"])
+    mean = read_profile(outputs["mean"])
     for name, path in paths.items():
         assert np.allclose(mean.loc[name].to_numpy(), np.load(path).astype(np.float64).mean(axis=0), rtol=1e-12)
     # counts equal a direct assignment of every fragment with the fitted codebook
@@ -372,7 +372,7 @@ def test_build_kmer_profiles_uses_kotu_prefix(tmp_path):
         vectors = tetranucleotide_frequencies([random_dna(rng, 60) for _ in range(30)])
         paths[name] = tmp_path / f"{name}.npy"
         np.save(paths[name], vectors.astype(np.float32))
-    result, outputs = run_build(paths, tmp_path / "out", builder=build_kmer_profiles, n_otus=3)
+    result, outputs = run_build(paths, tmp_path / "out", profile="kmer", n_otus=3)
     assert result.counts.columns[0] == "kotu_0001"
     assert result.counts.sum(axis=1).tolist() == [30, 30]
     assert result.mean.shape == (2, 136)
