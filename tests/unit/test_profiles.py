@@ -15,8 +15,6 @@ from threadpoolctl import threadpool_limits
 
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.profiles import (
-    ProfilesConfig,
-    profile_stage,
     EmbeddingCodebook,
     ProfilesConfig,
     _lloyd,
@@ -28,6 +26,7 @@ from planktonlm.profiles import (
     kmer_frequencies,
     mean_embedding_table,
     otu_column_names,
+    profile_stage,
     read_profile,
     sample_balanced_pool,
     tetranucleotide_frequencies,
