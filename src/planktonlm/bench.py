@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-BENCH_TARGETS = ("simulate",)
+BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--read-length", type=int, default=None, help="read length (preset default)")
     sim.add_argument("--genomes", default=None, help="genomes folder (default: resources/genomes)")
     sim.add_argument("--seed", type=int, default=1)
+    enc = parser.add_argument_group("encoder-throughput / encoder-quality")
+    enc.add_argument("--sim-dir", default="resources/demo", help="a simulated cruise (reads + truth/)")
+    enc.add_argument("--config", default="config/config.yaml", help="config whose model/train sections are measured")
+    enc.add_argument("--model-dir", default="results/model", help="trained model folder (encoder-quality)")
+    enc.add_argument("--n-eval-reads", type=int, default=3000, help="held-out fragments scored (encoder-quality)")
+    enc.add_argument("--no-large", action="store_true", help="skip the DNABERT-2-sized reference (encoder-throughput)")
+    enc.add_argument("--device", default="auto", help="auto | cpu | cuda")
 
 
 def machine_info() -> dict:
@@ -131,9 +138,42 @@ def bench_simulate(
     }
 
 
+def bench_encoder_throughput(args: argparse.Namespace) -> dict:
+    """Training and embedding reads/s and peak memory: configured model vs a DNABERT-2-sized one."""
+    from planktonlm.config import load_config
+    from planktonlm.encoder.benchmarks import bench_throughput
+    from planktonlm.encoder.model import ModelConfig
+    from planktonlm.encoder.train import TrainConfig
+    from planktonlm.reads import select_fragments
+
+    config = load_config(args.config)
+    units = Path(args.sim_dir) / "units.tsv"
+    first = units.read_text().splitlines()[1].split("\t")
+    fragments = select_fragments(first[2], first[3] or None, 4096, args.seed)
+    out = bench_throughput(fragments, ModelConfig(**config["model"]), train_cfg=TrainConfig(**config["train"]),
+                           include_large=not args.no_large, device=args.device, seed=args.seed)
+    rows = [{"model": name, **{k: v for k, v in values.items() if not isinstance(v, dict)}}
+            for name, values in out["models"].items()]
+    return {"target": "encoder-throughput", "parameters": {"device": out["device"], "reads": first[2]},
+            "results": rows, "machine": machine_info()}
+
+
+def bench_encoder_quality(args: argparse.Namespace) -> dict:
+    """Genome of origin from read vectors: trained vs untrained encoder vs tetranucleotides."""
+    from planktonlm.encoder.benchmarks import bench_quality
+
+    out = bench_quality(args.sim_dir, args.model_dir, n_eval_reads=args.n_eval_reads, seed=args.seed,
+                        device=args.device)
+    rows = [{"representation": name, **{k: round(v, 4) for k, v in scores.items()}} for name, scores in out["scores"].items()]
+    params = {k: out[k] for k in ("n_eval_fragments", "n_training_reads_excluded", "n_genomes", "k", "n_folds", "device")}
+    return {"target": "encoder-quality", "parameters": params, "results": rows, "machine": machine_info()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "simulate": lambda args: bench_simulate(args.preset, args.reads_per_sample, args.read_length, args.genomes,
                                             args.repeats, args.seed),
+    "encoder-throughput": bench_encoder_throughput,
+    "encoder-quality": bench_encoder_quality,
 }
 
 

@@ -1,0 +1,272 @@
+"""ReadEncoder: a small transformer encoder for DNA reads, in the style of nanoGPT.
+
+Pre-norm blocks (LayerNorm -> attention / MLP -> residual), learned token and position
+embeddings, bidirectional attention with a key-padding mask: fused
+``scaled_dot_product_attention`` on CUDA, the same math as plain ops on CPU (see ``attention``).
+A read's vector is the mean of the final hidden states over its real tokens (CLS included, so
+an empty read still has one), L2-normalised. Two heads are used only in training: a masked-token
+head (tied to the token embedding) and a small projection head for the contrastive loss.
+
+Shapes: B = reads in the batch, T = tokens per read (padded), C = d_model, H = heads, D = C / H.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, PAD_ID, UNK_ID, TokenizerSpec
+from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The `model:` section of config.yaml."""
+
+    checkpoint: str = ""  # folder of a trained model to reuse; "" = train on this cruise
+    tokenizer: str = "kmer"  # "kmer" (non-overlapping k-mers) or "nucleotide"
+    k: int = 4  # bases per k-mer token (ignored for "nucleotide")
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+    max_len: int = 40  # tokens per read including CLS; longer reads are truncated
+    dropout: float = 0.0
+
+    overlap_embedding: bool = True  # a k-mer token also embeds the k-1 k-mers overlapping its end
+
+    def tokenizer_spec(self) -> TokenizerSpec:
+        return TokenizerSpec.from_model_section(self.tokenizer, self.k, self.max_len)
+
+    def encoder_config(self) -> ReadEncoderConfig:
+        spec = self.tokenizer_spec()
+        return ReadEncoderConfig(vocab_size=spec.vocab_size, max_len=self.max_len, n_layer=self.n_layer,
+                                 n_head=self.n_head, d_model=self.d_model, dropout=self.dropout, k=spec.k,
+                                 overlap_embedding=self.overlap_embedding and spec.k > 1)
+
+
+@dataclass(frozen=True)
+class ReadEncoderConfig:
+    """Architecture of a ReadEncoder (saved as the ``model`` entry of config.json)."""
+
+    vocab_size: int
+    max_len: int = 40
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+    dropout: float = 0.0
+    mlp_ratio: int = 4
+    proj_dim: int = 64  # width of the contrastive projection head's output
+    k: int = 1  # bases per full k-mer token (token ids N_SPECIAL .. N_SPECIAL + 4**k - 1)
+    overlap_embedding: bool = False  # token input = mean embedding of the k k-mers starting in it
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def bad(column: str, value: object, expected: str) -> None:
+            problems.append(InputProblem(file="config", column=f"model.{column}", value=value,
+                                         message="invalid model size", expected=expected))
+
+        if self.n_layer < 1:
+            bad("n_layer", self.n_layer, ">= 1")
+        if self.n_head < 1 or self.d_model < 1 or self.d_model % self.n_head:
+            bad("d_model", self.d_model, f"a positive multiple of n_head ({self.n_head})")
+        if self.vocab_size < N_SPECIAL + 4**self.k:
+            bad("k", self.k, f"a k whose 4**k k-mers fit the vocabulary ({self.vocab_size} tokens)")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout", self.dropout, "0 <= dropout < 1")
+        if self.max_len < 2:
+            bad("max_len", self.max_len, ">= 2")
+        if problems:
+            raise PlanktonlmInputError(problems)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor,
+              dropout_p: float) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) v over real keys: (B, H, T, D) x3, key_mask (B, 1, 1, T) -> (B, H, T, D).
+
+    CUDA: fused ``scaled_dot_product_attention`` (flash / memory-efficient kernels). CPU: the
+    same math written out, because torch's CPU attention kernels (flash forward, softmax
+    backward) round differently with the thread count; these ops give the same bits on any
+    number of threads, which keeps CPU training reproducible across machines.
+    """
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout_p)
+    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, H, T, T)
+    scores = scores.masked_fill(~key_mask, float("-inf"))  # padded keys get no weight
+    scores = scores - scores.amax(dim=-1, keepdim=True).detach()  # (B, H, T, T) stable exp
+    weights = scores.exp()
+    weights = weights / weights.sum(dim=-1, keepdim=True)  # (B, H, T, T) rows sum to 1
+    if dropout_p > 0:
+        weights = F.dropout(weights, dropout_p)
+    return weights @ v  # (B, H, T, D)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with its affine part as plain ops. torch's fused CPU kernel sums the weight
+    gradient in chunks that depend on the thread count; this form gives the same bits on any."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, (x.shape[-1],), eps=self.eps) * self.weight + self.bias  # (..., C)
+
+
+class SelfAttention(nn.Module):
+    """Bidirectional multi-head self-attention; padded keys are masked out."""
+
+    def __init__(self, cfg: ReadEncoderConfig):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        H = self.n_head
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        v = v.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        # key_mask (B, 1, 1, T): True where the key is a real token; broadcasts over heads, queries.
+        y = attention(q, k, v, key_mask, self.dropout if self.training else 0.0)  # (B, H, T, D)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.out(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ReadEncoderConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model)
+        self.down = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, cfg: ReadEncoderConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg)
+        self.ln_2 = LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), key_mask)  # (B, T, C)
+        return x + self.mlp(self.ln_2(x))  # (B, T, C)
+
+
+class ReadEncoder(nn.Module):
+    """Transformer encoder of tokenized reads: hidden states, pooled read vectors, training heads."""
+
+    def __init__(self, cfg: ReadEncoderConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        # Module constructors draw their default init from the global RNG; fork it so that
+        # building a model never changes global state, then re-initialise from ``generator``.
+        with torch.random.fork_rng(devices=[]):
+            self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+            self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+            self.emb_dropout = nn.Dropout(cfg.dropout)
+            self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+            self.ln_f = LayerNorm(cfg.d_model)
+            self.mlm_bias = nn.Parameter(torch.zeros(cfg.vocab_size))  # MLM head weight is tok_emb
+            self.proj = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
+                                      nn.Linear(cfg.d_model, cfg.proj_dim))
+        self.init_weights(generator if generator is not None else torch.Generator().manual_seed(0))
+
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator) -> None:
+        """GPT-2 init: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer); seeded."""
+        residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layer)
+        for name, param in sorted(self.named_parameters()):
+            if name.endswith("bias") or name == "mlm_bias":
+                param.zero_()
+            elif ".ln_" in name or name.startswith("ln_"):
+                param.fill_(1.0)
+            else:
+                std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
+                nn.init.normal_(param, 0.0, std, generator=generator)
+
+    @property
+    def d_model(self) -> int:
+        return self.cfg.d_model
+
+    def token_embedding(self, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Input embedding of token ids (B, T) with real-token mask (B, T) -> (B, T, C).
+
+        With ``overlap_embedding``, token j (bases jk .. jk+k-1) is the mean embedding of the k
+        k-mers starting at its k bases: its own k-mer and the k-1 that reach into token j+1,
+        built from the ids of tokens j and j+1. The read's mean input embedding is then the mean
+        over all its overlapping k-mers (what TNF-style composition sees), at the cost of
+        non-overlapping tokens. A masked neighbour masks the k-mers that would reveal its bases.
+        """
+        own = self.tok_emb(ids)  # (B, T, C)
+        if not self.cfg.overlap_embedding:
+            return own
+        k = self.cfg.k
+        n_full = 4**k
+        following = F.pad(ids[:, 1:].masked_fill(~real[:, 1:], PAD_ID), (0, 1), value=PAD_ID)  # (B, T) token j+1
+        value = ids - N_SPECIAL  # (B, T) k-mer as a base-4 number where the token is a full k-mer
+        next_value = following - N_SPECIAL
+        full = (value >= 0) & (value < n_full) & (next_value >= 0) & (next_value < n_full)  # (B, T)
+        masked = (ids == MASK_ID) | (following == MASK_ID)
+        fallback = torch.where(masked, MASK_ID, UNK_ID)  # (B, T) when a k-mer is not all bases
+        total = own
+        for offset in range(1, k):
+            tail = 4 ** (k - offset)
+            shifted = (value % tail) * 4**offset + torch.div(next_value, tail, rounding_mode="floor")  # (B, T)
+            total = total + self.tok_emb(torch.where(full, N_SPECIAL + shifted, fallback))  # (B, T, C)
+        return total / k  # (B, T, C)
+
+    def hidden(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (B, T, C) of token ids (B, T) with real lengths (B,)."""
+        B, T = ids.shape
+        positions = torch.arange(T, device=ids.device)  # (T,)
+        real = positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+        key_mask = real.view(B, 1, 1, T)  # (B, 1, 1, T) broadcast over heads and queries
+        x = self.emb_dropout(self.token_embedding(ids, real) + self.pos_emb(positions))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, key_mask)  # (B, T, C)
+        return self.ln_f(x)  # (B, T, C)
+
+    @staticmethod
+    def pool(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean of the hidden states over each read's real tokens: (B, T, C) -> (B, C)."""
+        T = hidden.shape[1]
+        real = (torch.arange(T, device=hidden.device).unsqueeze(0) < lengths.unsqueeze(1)).to(hidden.dtype)  # (B, T)
+        summed = torch.einsum("btc,bt->bc", hidden, real)  # (B, C)
+        return summed / lengths.clamp(min=1).to(hidden.dtype).unsqueeze(1)  # (B, C)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """L2-normalised read vectors (B, C)."""
+        return F.normalize(self.pool(self.hidden(ids, lengths), lengths), dim=-1)
+
+    def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Token logits of selected hidden states: (N, C) -> (N, vocab); weight tied to tok_emb."""
+        return F.linear(hidden, self.tok_emb.weight, self.mlm_bias)
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Contrastive projection of pooled vectors (B, C) -> L2-normalised (B, proj_dim)."""
+        return F.normalize(self.proj(pooled), dim=-1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
