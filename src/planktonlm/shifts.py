@@ -54,6 +54,8 @@ DISTANCES = ("braycurtis", "hellinger", "aitchison", "euclidean")
 FEATURE_TRANSFORMATIONS = ("hellinger", "clr")
 MODELS = ("ridge", "pls", "rf")
 PERMUTATION_MODES = ("auto", "blocks", "within", "free")
+#: fewest distinct whole-group permutations for "auto" to swap whole groups (p >= 1/this)
+MIN_BLOCK_PERMUTATIONS = 100
 # grouped: repeated k-fold over whole groups; logo: leave one group out; loo: leave one sample out.
 CV_SCHEMES = ("grouped", "logo", "loo")
 # shared: every profile on the samples present in all of them; per_profile: each on its own samples.
@@ -365,8 +367,9 @@ class GroupedPermutation:
     * ``"auto"`` (default): ``"blocks"`` when all groups have the same size (e.g. stations
       sampled on the same dates), or more generally when every group shares its size with at
       least one other group (e.g. Tara stations of 1 or 2 depth layers), so that every group
-      can move: the between-group signal is tested and the within-group dependence kept.
-      Otherwise ``"within"``, which only tests the within-group part of an effect (a variable
+      can move: the between-group signal is tested and the within-group dependence kept, as
+      long as the groups allow at least ``MIN_BLOCK_PERMUTATIONS`` distinct swaps (5 equal
+      groups give 120). Otherwise ``"within"``, which only tests the within-group part of an effect (a variable
       constant within groups cannot be tested that way: its p-value is near 1).
       ``"free"`` when no groups are given.
 
@@ -388,7 +391,11 @@ class GroupedPermutation:
         elif mode == "auto":
             sizes = np.bincount(codes)
             groups_per_size = np.bincount(sizes)[sizes]
-            self.scheme = "blocks" if len(sizes) > 1 and np.all(groups_per_size >= 2) else "within"
+            movable = len(sizes) > 1 and np.all(groups_per_size >= 2)
+            # Too few groups to swap (two stations give two arrangements): no p-value could fall
+            # below 1/2, so test within groups instead.
+            n_block = math.prod(math.factorial(int(c)) for c in np.bincount(sizes)[1:])
+            self.scheme = "blocks" if movable and n_block >= MIN_BLOCK_PERMUTATIONS else "within"
         else:
             self.scheme = mode
         self._codes = codes

@@ -270,7 +270,9 @@ def test_grouped_permutation_keeps_groups_intact():
     assert len({tuple(p) for p in perms}) == 6
     assert np.all(perms[:, 6] == 6)  # the only group of size 1 stays
     assert GroupedPermutation(small, mode="auto").scheme == "within"  # group d cannot move
-    paired = np.array(["a", "a", "b", "b", "c", "d", "e"])  # every size shared by >= 2 groups
+    paired = np.array(["a", "a", "b", "b", "c", "d", "e"])  # every size shared, but only 2! x 3! = 12 swaps
+    assert GroupedPermutation(paired, mode="auto").scheme == "within"
+    paired = np.array([*"aabbccddee", *"fghij"])  # 5 pairs + 5 singles: 5! x 5! swaps
     assert GroupedPermutation(paired, mode="auto").scheme == "blocks"
     assert GroupedPermutation(None).scheme == "free"
     assert np.array_equal(GroupedPermutation(small).draw(5, seed=9), GroupedPermutation(small).draw(5, seed=9))
@@ -507,3 +509,14 @@ def test_shift_stage_reads_a_cruise_cube(tmp_path):
     assert (tmp_path / "out" / "cv_metrics.tsv").exists()
     with pytest.raises(PlanktonlmInputError, match="shifts.n_split"):
         run_shift_stage(tmp_path / "cube.nc", tmp_path / "out", {"n_split": 3}, seed=4)
+
+
+def test_auto_permutation_tests_within_groups_when_too_few_groups_to_swap():
+    from planktonlm.shifts import GroupedPermutation
+
+    two_stations = np.repeat(["A", "B"], 12)
+    perm = GroupedPermutation(two_stations, mode="auto")
+    assert perm.scheme == "within"  # swapping two stations gives 2 arrangements: p could never be < 0.5
+    draws = perm.draw(50, seed=1)
+    assert all(set(two_stations[d[:12]]) == {"A"} for d in draws)  # samples stay in their station
+    assert GroupedPermutation(np.repeat(list("ABCDEF"), 4), mode="auto").scheme == "blocks"  # 720 swaps
