@@ -180,8 +180,8 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
 def format_table(result: dict) -> str:
     """Results as an aligned text table, with parameters and machine underneath."""
     rows = result["results"]
-    columns = [key for key in rows[0] if key != "what"] + ["what"]
-    cells = [[str(r[c]) for c in columns] for r in rows]
+    columns = [key for key in rows[0] if key != "what"] + (["what"] if "what" in rows[0] else [])
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(cell[i]) for cell in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(cell_row, widths)).rstrip() for cell_row in cells]
