@@ -1091,10 +1091,8 @@ def _section_training(ctx: _Context) -> str:
             summary.append(f"final validation loss {_f(val.iloc[-1], 3)} (best {_f(val.min(), 3)})")
     if "loss" in log.columns:
         summary.append(f"final training loss {_f(pd.to_numeric(log['loss'], errors='coerce').iloc[-1], 3)}")
-    if "reads_per_s" in log.columns:
-        rate = pd.to_numeric(log["reads_per_s"], errors="coerce").dropna()
-        if len(rate):
-            summary.append(f"median throughput {_int(rate.median())} reads/s")
+    # Throughput (reads/s) stays in train_log.tsv: a timing would make the report differ between
+    # two otherwise identical runs.
     parts.append(_caption(_esc("; ".join(summary) + ".")))
     return "".join(parts)
 

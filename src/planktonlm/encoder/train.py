@@ -315,7 +315,7 @@ def _fmt(value: object) -> str:
 def _write_pool_ids(path: Path, fragments: Sequence) -> None:
     with atomic_path(path) as tmp:
         # mtime=0: the gzip header carries no timestamp, so the file is byte-stable.
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
             gz.write(b"sample\tread_id\n")
             for f in fragments:
                 gz.write(f"{getattr(f, 'sample', '')}\t{f.read_id}\n".encode())
