@@ -1,7 +1,9 @@
 """ReadEncoder: a small transformer encoder for DNA reads, in the style of nanoGPT.
 
 Pre-norm blocks (LayerNorm -> attention / MLP -> residual), learned token and position
-embeddings, bidirectional attention with a key-padding mask: fused
+embeddings (with ``overlap_embedding`` a k-mer token's input is the mean embedding of the k
+overlapping k-mers that start in it, so a read of non-overlapping tokens still shows the model
+every k-mer), bidirectional attention with a key-padding mask: fused
 ``scaled_dot_product_attention`` on CUDA, the same math as plain ops on CPU (see ``attention``).
 A read's vector is the mean of the final hidden states over its real tokens (CLS included, so
 an empty read still has one), L2-normalised. Two heads are used only in training: a masked-token
@@ -30,12 +32,11 @@ class ModelConfig:
     checkpoint: str = ""  # folder of a trained model to reuse; "" = train on this cruise
     tokenizer: str = "kmer"  # "kmer" (non-overlapping k-mers) or "nucleotide"
     k: int = 4  # bases per k-mer token (ignored for "nucleotide")
-    n_layer: int = 2
-    n_head: int = 4
-    d_model: int = 64
+    n_layer: int = 2  # transformer blocks
+    n_head: int = 4  # attention heads (d_model must be a multiple)
+    d_model: int = 64  # width of the hidden states and of the read vectors
     max_len: int = 40  # tokens per read including CLS; longer reads are truncated
     dropout: float = 0.0
-
     overlap_embedding: bool = True  # a k-mer token also embeds the k-1 k-mers overlapping its end
 
     def tokenizer_spec(self) -> TokenizerSpec:
