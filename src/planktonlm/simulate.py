@@ -156,6 +156,16 @@ NORTH_ATLANTIC_STATIONS = (
     Station("ST2", 40.0, -40.0, 17.5, 4.0, 12.0, 220.0, 35.9, 0.02, 0.25, 4.0, 0.5, 14.0),
 )
 
+# The demo's transect: four stations five degrees apart, from the subtropical gyre to the
+# subpolar front. Neighbouring stations overlap in temperature (season, depth), so a model fitted
+# on three stations is asked to interpolate, not extrapolate, when the fourth is held out.
+NORTH_ATLANTIC_TRANSECT = (
+    Station("ST1", 28.0, -40.0, 24.0, 2.0, 18.0, 100.0, 36.8, 0.0, 0.05, 1.0, 2.0, 8.0),
+    Station("ST2", 33.0, -40.0, 21.5, 3.0, 16.0, 150.0, 36.5, 0.01, 0.10, 2.0, 1.5, 9.0),
+    Station("ST3", 38.0, -40.0, 18.5, 3.5, 13.5, 200.0, 36.1, 0.02, 0.20, 3.0, 0.8, 10.0),
+    Station("ST4", 43.0, -40.0, 16.0, 4.0, 11.5, 250.0, 35.7, 0.03, 0.30, 4.0, 0.5, 11.0),
+)
+
 TINY_GENOMES = (
     "prochlorococcus_marinus_MIT9312",
     "prochlorococcus_marinus_MIT9313",
@@ -169,10 +179,11 @@ PRESETS: dict[str, CruiseDesign] = {
     "demo": CruiseDesign(
         name="demo",
         cruise="NATL21",
-        stations=NORTH_ATLANTIC_STATIONS,
+        stations=NORTH_ATLANTIC_TRANSECT,
         depths_m=(5.0, 100.0),
         first_month="2021-01",
-        n_dates=12,
+        n_dates=6,
+        months_between=2,
         reads_per_sample=4000,
         two_unit_samples=4,
     ),

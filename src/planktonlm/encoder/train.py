@@ -62,18 +62,18 @@ LOG_COLUMNS = ["step", "lr", "loss", "mlm_loss", "contrastive_loss",
 class TrainConfig:
     """The `train:` section of config.yaml."""
 
-    pool_reads_per_sample: int = 1000  # fragments drawn from each sample for the training pool
-    val_fraction: float = 0.05  # share of the pool held out for the validation loss
-    max_steps: int = 1500
+    pool_reads_per_sample: int = 1000  # fragments drawn from each sample for the training pool (0 = all)
+    val_fraction: float = 0.02  # share of the pool held out for the validation loss
+    max_steps: int = 800  # optimizer steps (about 3 min on 2 CPU cores for the default model)
     batch_size: int = 256  # fragments per step (2 views each)
     lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
+    weight_decay: float = 0.01  # AdamW weight decay (matrices only)
+    warmup_steps: int = 100  # linear warm-up steps before the cosine decay
     mask_prob: float = 0.15  # share of tokens masked for the masked-token loss (0 = no MLM)
     contrastive_weight: float = 1.0  # weight of the NT-Xent term (0 = MLM only)
-    temperature: float = 0.1  # NT-Xent temperature
+    temperature: float = 0.2  # NT-Xent temperature
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
-    checkpoint_every: int = 250  # steps between checkpoints (0 = none)
+    checkpoint_every: int = 200  # steps between checkpoints (0 = none)
     log_every: int = 50  # steps between progress lines and validation losses
     device: str = "auto"  # auto | cpu | cuda
 
