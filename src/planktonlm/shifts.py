@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.spatial.distance import pdist, squareform
 from sklearn.base import BaseEstimator, clone
 from sklearn.cross_decomposition import PLSRegression
@@ -1197,6 +1198,42 @@ _TABLE_COLUMNS = dict(
 )
 
 
+def _score_target(
+    profile: str, transformation: str, direction: str, target: str, x: np.ndarray, y: np.ndarray, names: np.ndarray, *,
+    groups_p: np.ndarray, order_p: np.ndarray, samples: pd.Index, fold_ids: Mapping[str, np.ndarray], rows: np.ndarray,
+    cfg: ShiftsConfig, seed: int, group_by: Mapping[str, str],
+) -> tuple[dict[str, list[pd.DataFrame]] | None, bytes]:
+    """Every model under every CV scheme for one target: (table parts, pickled fitted models),
+    or (None, b"") when the target has too few samples, groups or features to be cross-validated."""
+    mask = ~np.isnan(y) & ~np.isnan(x).any(axis=1)
+    n_used = int(mask.sum())
+    if n_used < 4 or len(np.unique(groups_p[mask])) < 2 or np.std(y[mask]) == 0 or x.shape[1] == 0:
+        return None, b""
+    keys = dict(profile=profile, transformation=transformation, direction=direction, target=target)
+    tables: dict[str, list[pd.DataFrame]] = {"cv_metrics": [], "predictions": [], "importances": []}
+    models: dict[str, Any] = {}
+    for model_name in cfg.models:
+        estimator = make_model(model_name, cfg, n_samples=n_used, n_features=x.shape[1], seed=_subseed(seed, "rf"))
+        for scheme in cfg.cv_schemes:
+            result = cross_validate_target(
+                estimator, x[mask], y[mask], fold_ids[scheme][:, rows][:, mask], sample_ids=samples[mask],
+                feature_names=names, groups=groups_p[mask], order=order_p[mask],
+                importance_repeats=cfg.importance_repeats, importance_max_features=cfg.importance_max_features,
+                n_permutations=cfg.cv_n_permutations if model_name in cfg.cv_permutation_models else 0,
+                seed=_subseed(seed, f"cv/{direction}/{target}"),
+            )
+            row = _cv_metrics_row(keys, model_name, scheme, result, n_used, group_by[scheme])
+            tables["cv_metrics"].append(pd.DataFrame([row]))
+            tables["predictions"].append(result.predictions.assign(**keys, model=model_name, cv=scheme))
+            top = result.importances.head(cfg.importance_top_n)
+            tables["importances"].append(top.assign(**keys, model=model_name, cv=scheme, rank=np.arange(1, len(top) + 1)))
+        if cfg.save_models:
+            models[f"{profile}/{transformation}/{direction}/{target}/{model_name}"] = clone(estimator).fit(x[mask], y[mask])
+    # Pickled here, whichever process runs this: models that crossed a process boundary pickle
+    # to other bytes than ones that did not, and models.pkl must not depend on n_jobs.
+    return tables, pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def run_shifts(
     profile_tables: Mapping[str, pd.DataFrame],
     env: pd.DataFrame,
@@ -1204,6 +1241,8 @@ def run_shifts(
     cfg: ShiftsConfig,
     seed: int,
     community_tables: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    n_jobs: int = 1,
 ) -> ShiftResults:
     """Link every community profile to the environment; returns the stage's tables and models.
 
@@ -1225,6 +1264,7 @@ def run_shifts(
     ``env_drivers`` / ``env_targets`` restrict the drivers and the predicted variables
     (targets named there are predicted from every sample where they are known).
     Each predictive model is scored under every scheme of ``cv_schemes`` (column ``cv``).
+    ``n_jobs``: processes scoring targets in parallel (the tables do not depend on it).
     """
     started = time.perf_counter()
     profile_tables = {name: _present_rows(table) for name, table in profile_tables.items()}
@@ -1317,30 +1357,22 @@ def run_shifts(
             jobs.append((source, "env_to_community", str(target), predictors_p.to_numpy(dtype=float), y,
                          np.asarray(predictors_p.columns, dtype=str)))
 
-        for k, (transformation, direction, target, x, y, names) in enumerate(jobs, start=1):
-            mask = ~np.isnan(y) & ~np.isnan(x).any(axis=1)
-            n_used = int(mask.sum())
-            if n_used < 4 or len(np.unique(groups_p[mask])) < 2 or np.std(y[mask]) == 0 or x.shape[1] == 0:
+        # Targets are independent (each has its own seed), so they run in parallel; results come
+        # back in job order, which keeps the tables identical whatever n_jobs is.
+        scored = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_score_target)(profile, transformation, direction, target, x, y, names, groups_p=groups_p,
+                                   order_p=order_p, samples=own, fold_ids=fold_ids, rows=rows, cfg=cfg, seed=seed,
+                                   group_by=scheme_group_by)
+            for transformation, direction, target, x, y, names in jobs
+        )
+        for k, (target_tables, target_models) in enumerate(scored, start=1):
+            _, direction, target, *_ = jobs[k - 1]
+            if target_tables is None:
                 logger.info("shifts: skipped %s %s %s (too few samples, groups or features)", profile, direction, target)
                 continue
-            keys = dict(profile=profile, transformation=transformation, direction=direction, target=target)
-            for model_name in cfg.models:
-                estimator = make_model(model_name, cfg, n_samples=n_used, n_features=x.shape[1], seed=_subseed(seed, "rf"))
-                for scheme in cfg.cv_schemes:
-                    result = cross_validate_target(
-                        estimator, x[mask], y[mask], fold_ids[scheme][:, rows][:, mask], sample_ids=own[mask],
-                        feature_names=names, groups=groups_p[mask], order=order_p[mask],
-                        importance_repeats=cfg.importance_repeats, importance_max_features=cfg.importance_max_features,
-                        n_permutations=cfg.cv_n_permutations if model_name in cfg.cv_permutation_models else 0,
-                        seed=_subseed(seed, f"cv/{direction}/{target}"),
-                    )
-                    row = _cv_metrics_row(keys, model_name, scheme, result, n_used, scheme_group_by[scheme])
-                    tables["cv_metrics"].append(pd.DataFrame([row]))
-                    tables["predictions"].append(result.predictions.assign(**keys, model=model_name, cv=scheme))
-                    top = result.importances.head(cfg.importance_top_n)
-                    tables["importances"].append(top.assign(**keys, model=model_name, cv=scheme, rank=np.arange(1, len(top) + 1)))
-                if cfg.save_models:
-                    models[f"{profile}/{transformation}/{direction}/{target}/{model_name}"] = clone(estimator).fit(x[mask], y[mask])
+            for name, parts in target_tables.items():
+                tables[name].extend(parts)
+            models.update(pickle.loads(target_models))
             logger.info("shifts: %s %d/%d targets done (%s %s, %.1f s)", profile, k, len(jobs), direction, target,
                         time.perf_counter() - started)
 
@@ -1396,6 +1428,7 @@ def run_shift_stage(
     community_tables: Mapping[str, pd.DataFrame] | None = None,
     *,
     depth_as_driver: bool = True,
+    n_jobs: int = 1,
 ) -> ShiftResults:
     """Stage entry: cube.nc -> the shift tables in ``outdir`` (see :func:`write_shift_tables`).
 
@@ -1420,6 +1453,6 @@ def run_shift_stage(
         env["depth_m"] = meta["depth_m"]
     logger.info("shifts: cube %s: profiles %s, %d samples, %d environmental variables", cube_nc, ", ".join(profiles),
                 len(env), env.shape[1])
-    results = run_shifts(profiles, env, meta, cfg, seed, community_tables)
+    results = run_shifts(profiles, env, meta, cfg, seed, community_tables, n_jobs=n_jobs)
     write_shift_tables(results, outdir)
     return results

@@ -140,8 +140,9 @@ def test_broken_input_is_reported(tmp_path: Path, model_dir: Path) -> None:
     with pytest.raises(PlanktonlmInputError, match="different numbers of records"):
         run(tmp_path, model_dir, r1, r2_short, "bad")
     assert not (tmp_path / "bad.npy").exists() and not (tmp_path / "bad.ids.txt").exists()
-    with pytest.raises(PlanktonlmInputError):
-        EmbedConfig(reads_per_sample=-1, batch_size=0)
+    with pytest.raises(PlanktonlmInputError) as bad_config:
+        EmbedConfig(reads_per_sample=-1, batch_size=0, threads=0)
+    assert all(key in str(bad_config.value) for key in ("embed.reads_per_sample", "embed.batch_size", "embed.threads"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -386,6 +388,13 @@ def test_run_shifts_is_deterministic_and_profiles_share_splits(tmp_path):
         pd.testing.assert_frame_equal(first[name], second[name], check_exact=True)
     other_seed = run_shifts(profiles, env, meta, TINY, seed=6)
     assert not first["predictions"].equals(other_seed["predictions"])
+    parallel = run_shifts(profiles, env, meta, TINY, seed=5, n_jobs=2)
+    for name in first:  # targets scored in two processes: the same tables, in the same order
+        pd.testing.assert_frame_equal(first[name], parallel[name], check_exact=True)
+    assert list(parallel.models) == list(first.models) and any("/rf" in key for key in first.models)
+    assert pickle.dumps(parallel.models) == pickle.dumps(first.models)  # models.pkl does not depend on n_jobs
+    key = next(key for key in first.models if key.endswith("/ridge"))
+    np.testing.assert_array_equal(parallel.models[key][-1].coef_, first.models[key][-1].coef_)
 
     cv = first["cv_metrics"]
     assert (cv["group_by"] == "station").all()

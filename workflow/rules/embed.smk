@@ -15,7 +15,7 @@ rule embed_sample:
     params:
         embed=config["embed"],
         seed=config["seed"],
-    threads: workflow.cores
+    threads: config["embed"]["threads"]
     resources:
         gpu=encoder_gpus,
     conda:

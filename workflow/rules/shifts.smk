@@ -14,7 +14,7 @@ rule shifts:
     params:
         shifts=config["shifts"],
         seed=config["seed"],
-    threads: 1
+    threads: workflow.cores
     conda:
         "../../envs/stats.yaml"
     script:

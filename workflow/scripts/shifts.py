@@ -9,4 +9,5 @@ run_shift_stage(
     outdir=Path(snakemake.output.models).parent,
     shifts_cfg=snakemake.params.shifts,
     seed=snakemake.params.seed,
+    n_jobs=snakemake.threads,
 )

@@ -43,9 +43,13 @@ class EmbedConfig:
     reads_per_sample: int = 2000  # fragments embedded per sample, seeded subsample (0 = all)
     batch_size: int = 512  # fragments per forward batch (memory is bounded by this)
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 1  # the rule's `threads:` (CPU threads per job; one job per core is fastest)
 
     def __post_init__(self) -> None:
         problems = []
+        if self.threads < 1:
+            problems.append(InputProblem(file="config", column="embed.threads", value=self.threads,
+                                         message="invalid thread count", expected=">= 1"))
         if self.reads_per_sample < 0:
             problems.append(InputProblem(file="config", column="embed.reads_per_sample", value=self.reads_per_sample,
                                          message="negative read cap", expected=">= 0 (0 = every read)"))
