@@ -1,8 +1,6 @@
-"""Tests for planktonlm.profiles: codebook, balanced pool, k-mer baseline, tables, stage entry."""
+"""Tests for planktonlm.profiles: codebook, balanced pool, tables, stage entry."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pandas as pd
@@ -14,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from planktonlm.errors import PlanktonlmInputError
+from planktonlm.kmers import tetranucleotide_frequencies
 from planktonlm.profiles import (
     EmbeddingCodebook,
     ProfilesConfig,
@@ -21,15 +20,12 @@ from planktonlm.profiles import (
     _row_sq_norms,
     _sq_distances,
     build_profile_table,
-    canonical_kmer_index,
     count_profile,
-    kmer_frequencies,
     mean_embedding_table,
     otu_column_names,
     profile_stage,
     read_profile,
     sample_balanced_pool,
-    tetranucleotide_frequencies,
     write_profile,
 )
 
@@ -196,93 +192,6 @@ def test_balanced_pool_is_seeded_and_keyed_by_sample():
     assert not np.array_equal(pool, sample_balanced_pool(arrays, 10, seed=2))
     # sample b's draw does not depend on whether a is there
     assert np.array_equal(sample_balanced_pool({"b": arrays["b"]}, 10, seed=1), pool[10:])
-
-
-# --------------------------------------------------------------------------------------------
-# k-mer baseline
-
-
-def naive_canonical_counts(seq: str, k: int) -> dict[str, int]:
-    """Reference: a plain Python loop over windows."""
-    counts: dict[str, int] = {}
-    for i in range(len(seq) - k + 1):
-        kmer = seq[i : i + k].upper()
-        if set(kmer) <= set("ACGT"):
-            key = min(kmer, revcomp(kmer))
-            counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-@pytest.mark.parametrize(("k", "n_columns"), [(1, 2), (2, 10), (3, 32), (4, 136), (5, 512)])
-def test_canonical_kmer_index(k, n_columns):
-    column, names = canonical_kmer_index(k)
-    assert len(names) == n_columns and len(column) == 4**k
-    assert list(names) == sorted(names)
-    for code, kmer in enumerate("".join(p) for p in itertools.product("ACGT", repeat=k)):
-        assert names[column[code]] == min(kmer, revcomp(kmer))
-
-
-def test_tnf_hand_count():
-    # AAAAC: AAAA and AAAC; ACGTT: ACGT (its own reverse complement) and CGTT (= AACG)
-    _, names = canonical_kmer_index(4)
-    tnf = tetranucleotide_frequencies(["AAAAC", "ACGTT"])
-    assert tnf.shape == (2, 136)
-    expected = np.zeros((2, 136))
-    expected[0, [names.index("AAAA"), names.index("AAAC")]] = 0.5
-    expected[1, [names.index("ACGT"), names.index("AACG")]] = 0.5
-    assert np.array_equal(tnf, expected)
-
-
-def test_tnf_matches_naive_count_on_random_fragments():
-    rng = np.random.default_rng(4)
-    _, names = canonical_kmer_index(4)
-    r1 = [random_dna(rng, int(n)) for n in rng.integers(3, 80, size=12)]
-    r2 = [random_dna(rng, int(n)) for n in rng.integers(3, 80, size=12)]
-    r1[3] = r1[3][:5] + "N" + r1[3][6:]
-    tnf = tetranucleotide_frequencies(r1, r2)
-    for i, (a, b) in enumerate(zip(r1, r2, strict=True)):
-        counts = naive_canonical_counts(a, 4)
-        for kmer, c in naive_canonical_counts(b, 4).items():
-            counts[kmer] = counts.get(kmer, 0) + c
-        expected = np.zeros(136)
-        for kmer, c in counts.items():
-            expected[names.index(kmer)] = c
-        assert np.allclose(tnf[i], expected / expected.sum(), rtol=0, atol=1e-15)
-
-
-def test_tnf_of_reverse_complement_is_identical():
-    rng = np.random.default_rng(5)
-    seqs = [random_dna(rng, 151) for _ in range(5)] + ["ACGTNNACGGTTAGC"]
-    forward = tetranucleotide_frequencies(seqs)
-    backward = tetranucleotide_frequencies([revcomp(s) for s in seqs])
-    assert np.array_equal(forward, backward)
-    # a pair read from the other strand: mates swap and are reverse complemented
-    mates = [random_dna(rng, 100) for _ in range(5)]
-    assert np.array_equal(
-        tetranucleotide_frequencies(seqs[:5], mates),
-        tetranucleotide_frequencies([revcomp(m) for m in mates], [revcomp(s) for s in seqs[:5]]),
-    )
-
-
-def test_tnf_skips_n_and_never_spans_mates():
-    tnf = tetranucleotide_frequencies(["AANAAAAC", "NNNNNN", "ACG", "aaaac"], ["", "", "", ""])
-    reference = tetranucleotide_frequencies(["AAAAC"])[0]
-    assert np.array_equal(tnf[0], reference)  # AANA, ANAA, NAAA skipped
-    assert not tnf[1].any() and not tnf[2].any()  # no valid k-mer: zero row
-    assert np.array_equal(tnf[3], reference)  # lower case counts
-    _, names = canonical_kmer_index(4)
-    pair = tetranucleotide_frequencies(["AAAA"], ["CCCC"])[0]
-    assert np.flatnonzero(pair).tolist() == sorted([names.index("AAAA"), names.index("CCCC")])
-    assert np.allclose(tnf[[0, 3]].sum(axis=1), 1.0)
-
-
-def test_kmer_frequencies_batches_and_other_k():
-    rng = np.random.default_rng(6)
-    seqs = [random_dna(rng, 40) for _ in range(7)]
-    assert np.array_equal(kmer_frequencies(seqs, k=3, batch_size=2), kmer_frequencies(seqs, k=3))
-    assert kmer_frequencies(seqs, k=3).shape == (7, 32)
-    with pytest.raises(ValueError, match="second mates"):
-        kmer_frequencies(seqs, seqs[:3])
 
 
 # --------------------------------------------------------------------------------------------

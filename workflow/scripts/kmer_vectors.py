@@ -1,5 +1,5 @@
 from planktonlm.io import setup_logging
-from planktonlm.profiles import kmer_vectors_for_sample
+from planktonlm.kmers import kmer_vectors_for_sample
 
 setup_logging(snakemake.log[0])
 kmer_vectors_for_sample(

@@ -35,6 +35,7 @@ from planktonlm.encoder.tokenizer import TokenizerSpec
 from planktonlm.encoder.train import (CONFIG_FILE, POOL_FILE, TrainConfig, batch_losses, load_model, make_batch,
                                       make_optimizer, tokenize_views)
 from planktonlm.errors import InputProblem, PlanktonlmInputError
+from planktonlm.kmers import kmer_frequencies
 from planktonlm.reads import Fragment, derive_seed, iter_fragments, reservoir_sample
 
 DNABERT2_SIZE = {"n_layer": 12, "d_model": 768, "n_head": 12}
@@ -202,33 +203,10 @@ def bench_throughput(
 
 
 def tetranucleotide_frequencies(fragments: Sequence[Fragment]) -> np.ndarray:
-    """Canonical 4-mer frequencies (136 dims) over both mates of each fragment: (n, 136) float64.
-
-    Overlapping 4-mers; a 4-mer and its reverse complement share one dimension; 4-mers with a
-    non-ACGT base are skipped. Rows sum to 1 (all zero for a fragment without any 4-mer).
-    """
-    lut = np.full(256, 4, dtype=np.int64)
-    for code, base in enumerate("ACGT"):
-        lut[ord(base)] = lut[ord(base.lower())] = code
-    index = np.arange(256)
-    digits = np.stack([(index >> (2 * (3 - j))) & 3 for j in range(4)], axis=1)  # (256, 4)
-    rc_index = ((3 - digits[:, ::-1]) * (4 ** np.arange(3, -1, -1))).sum(axis=1)
-    canonical = np.minimum(index, rc_index)
-    column = {value: i for i, value in enumerate(np.unique(canonical))}
-    to_column = np.array([column[c] for c in canonical])  # (256,) -> 0..135
-    out = np.zeros((len(fragments), len(column)))
-    weights = 4 ** np.arange(3, -1, -1)
-    for row, fragment in enumerate(fragments):
-        for seq in (fragment.seq1, fragment.seq2):
-            if seq is None or len(seq) < 4:
-                continue
-            codes = lut[np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)]
-            windows = np.lib.stride_tricks.sliding_window_view(codes, 4)  # (L-3, 4)
-            valid = (windows < 4).all(axis=1)
-            kmers = windows[valid] @ weights
-            np.add.at(out[row], to_column[kmers], 1.0)
-    totals = out.sum(axis=1, keepdims=True)
-    return np.divide(out, totals, out=np.zeros_like(out), where=totals > 0)
+    """Canonical 4-mer frequencies (136 dims) over both mates of each fragment: (n, 136) float64,
+    computed exactly as the k-mer baseline profile computes them (``planktonlm.kmers``)."""
+    mates = [f.seq2 or "" for f in fragments] if any(f.seq2 is not None for f in fragments) else None
+    return kmer_frequencies([f.seq1 for f in fragments], mates, k=4)
 
 
 def _read_truth(sim_dir: Path) -> pd.DataFrame:
