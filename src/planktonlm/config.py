@@ -10,6 +10,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -86,3 +89,30 @@ def config_hash(config: dict) -> str:
     """SHA-256 of the validated config (canonical JSON), recorded as provenance."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def cuda_gpu_visible(environ: Mapping[str, str] | None = None, dev_dir: str | Path = "/dev") -> bool:
+    """Whether an NVIDIA GPU is visible to jobs started here, without importing torch.
+
+    A device node ``/dev/nvidia<N>`` must exist, and ``CUDA_VISIBLE_DEVICES``, when set, must
+    name at least one device (empty or ``-1`` hides them all, as CUDA itself reads it).
+    """
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1", "NoDevFiles"):
+        return False
+    return any(re.fullmatch(r"nvidia\d+", p.name) for p in Path(dev_dir).glob("nvidia*"))
+
+
+def encoder_gpu_count(device: str, *, gpu_visible: bool | None = None) -> int:
+    """GPUs an encoder job (training, embedding) declares as ``resources: gpu``.
+
+    ``cuda`` -> 1; ``auto`` -> 1 only when a GPU is visible (:func:`cuda_gpu_visible`); ``cpu``
+    -> 0. A CPU job holding the gpu resource would be queued one at a time behind it: on a
+    machine without a GPU, ``auto`` must not serialise the per-sample embedding jobs.
+    """
+    if device == "cuda":
+        return 1
+    if device == "auto":
+        return int(cuda_gpu_visible() if gpu_visible is None else gpu_visible)
+    return 0

@@ -2,7 +2,7 @@
 # a bad config, sample sheet, unit sheet or FASTQ stops the run with every problem listed.
 import re
 
-from planktonlm.config import validate_config
+from planktonlm.config import encoder_gpu_count, validate_config
 from planktonlm.published import is_published
 from planktonlm.samples import load_workflow_cruise
 
@@ -70,9 +70,14 @@ def training_reads(wildcards):
     }
 
 
-def encoder_gpus(wildcards):
-    """GPUs an encoder job holds: none when the config pins it to the CPU."""
-    return 0 if config["train"]["device"] == "cpu" and config["embed"]["device"] == "cpu" else 1
+def train_gpus(wildcards):
+    """GPUs the training job holds: 1 on CUDA, 0 on the CPU (device auto: a GPU visible here)."""
+    return encoder_gpu_count(config["train"]["device"])
+
+
+def embed_gpus(wildcards):
+    """GPUs an embedding job holds; 0 on the CPU, so CPU jobs run side by side, one per core."""
+    return encoder_gpu_count(config["embed"]["device"])
 
 
 def profile_vectors(wildcards):

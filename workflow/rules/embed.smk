@@ -17,7 +17,7 @@ rule embed_sample:
         seed=config["seed"],
     threads: config["embed"]["threads"]
     resources:
-        gpu=encoder_gpus,
+        gpu=embed_gpus,
     conda:
         "../../envs/encoder.yaml"
     script:

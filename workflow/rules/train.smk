@@ -25,7 +25,7 @@ rule train_encoder:
         seed=config["seed"],
     threads: workflow.cores
     resources:
-        gpu=encoder_gpus,
+        gpu=train_gpus,
     conda:
         "../../envs/encoder.yaml"
     script:

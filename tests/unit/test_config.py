@@ -1,0 +1,35 @@
+"""Tests for planktonlm.config: which encoder jobs declare the gpu resource."""
+
+from __future__ import annotations
+
+import pytest
+
+from planktonlm.config import cuda_gpu_visible, encoder_gpu_count
+
+
+@pytest.fixture
+def dev_with_gpu(tmp_path):
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "null"):
+        (tmp_path / name).touch()
+    return tmp_path
+
+
+def test_gpu_visible_needs_a_device_node(tmp_path, dev_with_gpu):
+    (tmp_path / "empty").mkdir()
+    assert cuda_gpu_visible({}, dev_with_gpu)
+    assert not cuda_gpu_visible({}, tmp_path / "empty")
+    (tmp_path / "empty" / "nvidiactl").touch()  # the control node alone is no GPU
+    assert not cuda_gpu_visible({}, tmp_path / "empty")
+
+
+@pytest.mark.parametrize(("visible", "expected"), [("", False), ("-1", False), ("0", True), ("GPU-1a2b", True)])
+def test_cuda_visible_devices_can_hide_the_gpu(dev_with_gpu, visible, expected):
+    assert cuda_gpu_visible({"CUDA_VISIBLE_DEVICES": visible}, dev_with_gpu) is expected
+
+
+@pytest.mark.parametrize(("device", "visible", "expected"),
+                         [("cuda", False, 1), ("cuda", True, 1), ("auto", True, 1), ("auto", False, 0), ("cpu", True, 0)])
+def test_encoder_gpu_count(device, visible, expected):
+    # On a CPU-only machine `auto` must declare no GPU, or the per-sample embedding jobs queue
+    # one at a time behind the profile's gpu=1 limit.
+    assert encoder_gpu_count(device, gpu_visible=visible) == expected
