@@ -29,13 +29,6 @@ from planktonlm.profiles import (
     write_profile,
 )
 
-COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def revcomp(seq: str) -> str:
-    return seq.translate(COMPLEMENT)[::-1]
-
-
 def random_dna(rng: np.random.Generator, n: int) -> str:
     return "".join(rng.choice(list("ACGT"), size=n))
 
