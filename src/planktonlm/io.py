@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike | None) -> Iterator[str | None]:
@@ -54,3 +56,9 @@ def write_tsv(table, path: str | os.PathLike) -> None:
     """A DataFrame as tab-separated text, atomically, with '\n' line ends and no index."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write an ``.npy`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)

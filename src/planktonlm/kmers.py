@@ -8,14 +8,13 @@ start-up, not the counting, is most of its run time.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from planktonlm.io import atomic_path
+from planktonlm.io import save_npy
 from planktonlm.reads import iter_fragments
 
 logger = logging.getLogger(__name__)
@@ -112,12 +111,6 @@ def kmer_frequencies(seqs1: Sequence, seqs2: Sequence | None = None, k: int = 4,
 def tetranucleotide_frequencies(seqs1: Sequence, seqs2: Sequence | None = None) -> np.ndarray:
     """Canonical tetranucleotide (k=4) frequencies, (n_fragments, 136); see kmer_frequencies."""
     return kmer_frequencies(seqs1, seqs2, k=4)
-
-
-def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write an ``.npy`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.asarray(array), allow_pickle=False)
 
 
 def kmer_vectors_for_sample(r1: str, r2: str | None, ids_file: str, out_npy: str, k: int) -> int:

@@ -37,8 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
-from planktonlm.io import atomic_path
-from planktonlm.kmers import save_npy
+from planktonlm.io import atomic_path, save_npy
 
 logger = logging.getLogger(__name__)
 

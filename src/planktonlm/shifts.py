@@ -1365,8 +1365,7 @@ def run_shifts(
                                    group_by=scheme_group_by)
             for transformation, direction, target, x, y, names in jobs
         )
-        for k, (target_tables, target_models) in enumerate(scored, start=1):
-            _, direction, target, *_ = jobs[k - 1]
+        for k, ((_, direction, target, *_), (target_tables, target_models)) in enumerate(zip(jobs, scored), start=1):
             if target_tables is None:
                 logger.info("shifts: skipped %s %s %s (too few samples, groups or features)", profile, direction, target)
                 continue

@@ -70,14 +70,10 @@ def training_reads(wildcards):
     }
 
 
-def train_gpus(wildcards):
-    """GPUs the training job holds: 1 on CUDA, 0 on the CPU (device auto: a GPU visible here)."""
-    return encoder_gpu_count(config["train"]["device"])
-
-
-def embed_gpus(wildcards):
-    """GPUs an embedding job holds; 0 on the CPU, so CPU jobs run side by side, one per core."""
-    return encoder_gpu_count(config["embed"]["device"])
+# GPUs an encoder job holds: 1 on CUDA, 0 on the CPU (device auto: whether a GPU is visible
+# here, decided once), so CPU embedding jobs run side by side instead of queueing for gpu=1.
+TRAIN_GPUS = encoder_gpu_count(config["train"]["device"])
+EMBED_GPUS = encoder_gpu_count(config["embed"]["device"])
 
 
 def profile_vectors(wildcards):

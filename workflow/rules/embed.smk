@@ -17,7 +17,7 @@ rule embed_sample:
         seed=config["seed"],
     threads: config["embed"]["threads"]
     resources:
-        gpu=embed_gpus,
+        gpu=EMBED_GPUS,
     conda:
         "../../envs/encoder.yaml"
     script:

@@ -25,7 +25,7 @@ rule train_encoder:
         seed=config["seed"],
     threads: workflow.cores
     resources:
-        gpu=train_gpus,
+        gpu=TRAIN_GPUS,
     conda:
         "../../envs/encoder.yaml"
     script:
