@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality")
+BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality", "stats-null")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     enc.add_argument("--n-eval-reads", type=int, default=3000, help="held-out fragments scored (encoder-quality)")
     enc.add_argument("--no-large", action="store_true", help="skip the DNABERT-2-sized reference (encoder-throughput)")
     enc.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    null = parser.add_argument_group("stats-null")
+    null.add_argument("--per-cell", type=int, default=25,
+                      help="simulated cruises per design cell (8 cells: phi 0.5/0.85 x 3/6 stations x 24/48 months), each null and driven")
+    null.add_argument("--permutations", type=int, default=199, help="permutations per test")
+    null.add_argument("--jobs", type=int, default=1, help="processes")
+    null.add_argument("--rows", default=None, help="also write one row per simulated cruise and scheme (TSV)")
 
 
 def machine_info() -> dict:
@@ -169,11 +175,28 @@ def bench_encoder_quality(args: argparse.Namespace) -> dict:
     return {"target": "encoder-quality", "parameters": params, "results": rows, "machine": machine_info()}
 
 
+def bench_stats_null(args: argparse.Namespace) -> dict:
+    """Rejection rates of the shifts tests on autocorrelated null cruises (and power on driven ones)."""
+    from planktonlm.stats_calibration import calibrate
+
+    started = time.perf_counter()
+    rows, summary = calibrate(n_per_cell=args.per_cell, n_permutations=args.permutations, seed=args.seed, n_jobs=args.jobs)
+    if args.rows:
+        rows.to_csv(args.rows, sep="\t", index=False)
+    return {
+        "results": summary.to_dict(orient="records"),
+        "parameters": {"per_cell": args.per_cell, "permutations": args.permutations, "seed": args.seed, "alpha": 0.05,
+                       "seconds": round(time.perf_counter() - started, 1)},
+        "machine": machine_info(),
+    }
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "simulate": lambda args: bench_simulate(args.preset, args.reads_per_sample, args.read_length, args.genomes,
                                             args.repeats, args.seed),
     "encoder-throughput": bench_encoder_throughput,
     "encoder-quality": bench_encoder_quality,
+    "stats-null": bench_stats_null,
 }
 
 

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of FASTA genomes + optional SOURCES.tsv (default: resources/genomes); the preset's genomes "
         "are used, or every genome of the folder if it holds none of them",
     )
+    sim.add_argument("--community-model", choices=("niches", "ar1"), default=None,
+                     help="niches (preset default: abundances follow the environment) or ar1 (a null cruise: an "
+                     "autocorrelated walk per station that nothing in the environment drives)")
+    sim.add_argument("--ar1-phi", type=float, default=None, help="lag-1 autocorrelation per sampling step of the ar1 community")
+    sim.add_argument("--decoy-phi", type=float, default=None,
+                     help="add decoy_index: an AR(1) variable per station with this autocorrelation that drives nothing")
     sim.set_defaults(func=_cmd_simulate)
 
     from planktonlm.bench import add_bench_arguments  # standard library only: keeps --help instant

@@ -1,7 +1,8 @@
 """Community ecology on a samples x features count table: diversity, distances, ordination, turnover.
 
-Pure functions on pandas tables (rows = samples, index = sample id; columns = OTUs) plus a
-PCoA estimator with the scikit-learn contract. Arrays are accepted too (rows get a
+Pure functions on pandas tables (rows = samples, index = sample id; columns = OTUs). Transforms,
+distances and PCoA come from the statistics core (:mod:`planktonlm.stats`), shared with the
+shifts stage. Arrays are accepted too (rows get a
 RangeIndex). Every random choice (rarefaction) takes a seed; eigen-decompositions run on one
 BLAS thread, because thread count changes the last bits of LAPACK results.
 """
@@ -13,21 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import scipy.stats
-from scipy.spatial.distance import pdist, squareform
-from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import write_tsv
 from planktonlm.profiles import keyed_rng
+from planktonlm.stats.ordination import PCOA_CORRECTIONS, PCoA
+from planktonlm.stats.transforms import DEFAULT_PSEUDOCOUNT, as_table, community_distance
 
 logger = logging.getLogger(__name__)
 
 METRICS = ("braycurtis", "hellinger", "aitchison")
-PCOA_CORRECTIONS = ("none", "lingoes", "cailliez")
-DEFAULT_PSEUDOCOUNT = 0.5
 _TABLE = "community table"
 _DAYS_PER_YEAR = 365.25
 
@@ -53,50 +50,6 @@ class EcologyConfig:
 # input checks
 
 
-def _as_table(counts, *, integer: bool = False) -> pd.DataFrame:
-    """The counts as a float-or-int DataFrame; every bad cell collected and raised once."""
-    frame = counts if isinstance(counts, pd.DataFrame) else pd.DataFrame(np.asarray(counts))
-    problems: list[InputProblem] = []
-    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    for column in non_numeric:
-        problems.append(InputProblem(file=_TABLE, column=str(column), message="not numeric", expected="counts"))
-    if not problems:
-        values = frame.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values) | (values < 0)
-        if integer:
-            bad |= values != np.round(values)
-        expected = "a non-negative integer count" if integer else "a finite non-negative value"
-        for row, col in zip(*np.nonzero(bad), strict=True):
-            if len(problems) == 20:
-                problems.append(InputProblem(file=_TABLE, message=f"... {int(bad.sum()) - 20} more bad cells"))
-                break
-            problems.append(
-                InputProblem(
-                    file=_TABLE,
-                    row=int(row) + 1,
-                    column=str(frame.columns[col]),
-                    value=float(values[row, col]),
-                    message=f"sample {frame.index[row]}: bad value",
-                    expected=expected,
-                )
-            )
-    if problems:
-        raise PlanktonlmInputError(problems)
-    return frame
-
-
-def _require_nonempty(frame: pd.DataFrame, what: str) -> None:
-    empty = [str(s) for s, total in zip(frame.index, frame.to_numpy().sum(axis=1), strict=True) if total <= 0]
-    if empty:
-        raise PlanktonlmInputError(
-            InputProblem(
-                file=_TABLE,
-                message=f"{len(empty)} sample(s) with no count: {', '.join(empty)}",
-                expected=f"a positive total for {what} (drop the samples or rarefy first)",
-            )
-        )
-
-
 # --------------------------------------------------------------------------------------------
 # rarefaction and alpha diversity
 
@@ -112,7 +65,7 @@ class Rarefaction:
 
 def default_depth(counts) -> int:
     """Smallest positive sample total (samples with no count cannot set the depth)."""
-    totals = _as_table(counts, integer=True).to_numpy(dtype=np.int64).sum(axis=1)
+    totals = as_table(counts, integer=True).to_numpy(dtype=np.int64).sum(axis=1)
     positive = totals[totals > 0]
     if positive.size == 0:
         raise PlanktonlmInputError(InputProblem(file=_TABLE, message="no sample has any count"))
@@ -127,7 +80,7 @@ def rarefy(counts, depth: int | None = None, seed: int = 0) -> Rarefaction:
     id), one multivariate hypergeometric draw per sample, so the result does not depend on
     which other samples are in the table.
     """
-    frame = _as_table(counts, integer=True)
+    frame = as_table(counts, integer=True)
     if not depth:
         depth = default_depth(frame)
     if depth < 0:
@@ -148,7 +101,7 @@ def rarefy(counts, depth: int | None = None, seed: int = 0) -> Rarefaction:
 
 def diversity_indices(counts) -> pd.DataFrame:
     """Richness (observed features), Shannon (natural log) and Gini-Simpson (1 - sum p^2) per row."""
-    frame = _as_table(counts)
+    frame = as_table(counts)
     values = frame.to_numpy(dtype=np.float64)
     totals = values.sum(axis=1, keepdims=True)
     p = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
@@ -172,7 +125,7 @@ def alpha_diversity(counts, depth: int | None = None, seed: int = 0) -> pd.DataF
     Columns: total_count (before rarefaction), depth, rarefied (False = below depth, indices
     NaN), richness, shannon, simpson. Rows: every input sample, in input order.
     """
-    frame = _as_table(counts, integer=True)
+    frame = as_table(counts, integer=True)
     rarefied = rarefy(frame, depth, seed)
     indices = diversity_indices(rarefied.counts).reindex(frame.index)
     out = pd.DataFrame(
@@ -184,199 +137,6 @@ def alpha_diversity(counts, depth: int | None = None, seed: int = 0) -> pd.DataF
         index=frame.index,
     )
     return out.join(indices)
-
-
-# --------------------------------------------------------------------------------------------
-# transformations
-
-
-def relative(counts) -> pd.DataFrame:
-    """Each row divided by its total (refuses samples with no count)."""
-    frame = _as_table(counts)
-    _require_nonempty(frame, "relative abundances")
-    values = frame.to_numpy(dtype=np.float64)
-    return pd.DataFrame(values / values.sum(axis=1, keepdims=True), index=frame.index, columns=frame.columns)
-
-
-def hellinger(counts) -> pd.DataFrame:
-    """Square root of relative abundances (Legendre & Gallagher 2001)."""
-    return np.sqrt(relative(counts))
-
-
-def clr(counts, pseudocount: float = DEFAULT_PSEUDOCOUNT) -> pd.DataFrame:
-    """Centred log-ratio: log(x + pseudocount) minus its row mean; rows sum to 0.
-
-    The pseudocount (default 0.5, half the smallest non-zero count) replaces zeros, which
-    have no logarithm; it is added to every cell so ratios between non-zero counts move little.
-    """
-    if pseudocount <= 0:
-        raise ValueError("pseudocount must be > 0")
-    frame = _as_table(counts)
-    logs = np.log(frame.to_numpy(dtype=np.float64) + pseudocount)
-    return pd.DataFrame(logs - logs.mean(axis=1, keepdims=True), index=frame.index, columns=frame.columns)
-
-
-# --------------------------------------------------------------------------------------------
-# distances
-
-
-def _square(condensed: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    return pd.DataFrame(squareform(condensed, checks=False), index=index.copy(), columns=index.copy())
-
-
-def bray_curtis(counts, relative_abundance: bool = True) -> pd.DataFrame:
-    """Bray-Curtis dissimilarity sum|u - v| / sum(u + v), sample x sample.
-
-    ``relative_abundance`` (default) compares proportions, so sequencing depth does not count
-    as dissimilarity; False compares the values as given (e.g. rarefied counts).
-    """
-    frame = relative(counts) if relative_abundance else _as_table(counts)
-    _require_nonempty(frame, "Bray-Curtis")
-    return _square(pdist(frame.to_numpy(dtype=np.float64), "braycurtis"), frame.index)
-
-
-def hellinger_distance(counts) -> pd.DataFrame:
-    """Euclidean distance between Hellinger-transformed samples (0 .. sqrt 2)."""
-    frame = hellinger(counts)
-    return _square(pdist(frame.to_numpy(dtype=np.float64), "euclidean"), frame.index)
-
-
-def aitchison(counts, pseudocount: float = DEFAULT_PSEUDOCOUNT) -> pd.DataFrame:
-    """Euclidean distance between CLR-transformed samples."""
-    frame = clr(counts, pseudocount)
-    return _square(pdist(frame.to_numpy(dtype=np.float64), "euclidean"), frame.index)
-
-
-def beta_diversity(counts, metric: str, pseudocount: float = DEFAULT_PSEUDOCOUNT) -> pd.DataFrame:
-    """Distance matrix for ``metric`` in METRICS (braycurtis on proportions, hellinger, aitchison)."""
-    frame = _as_table(counts)
-    _require_nonempty(frame, metric)
-    if metric == "braycurtis":
-        return bray_curtis(frame)
-    if metric == "hellinger":
-        return hellinger_distance(frame)
-    if metric == "aitchison":
-        return aitchison(frame, pseudocount)
-    raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-
-
-# --------------------------------------------------------------------------------------------
-# principal coordinates
-
-
-def _check_distance_matrix(D) -> tuple[np.ndarray, pd.Index]:
-    index = D.index if isinstance(D, pd.DataFrame) else pd.RangeIndex(np.asarray(D).shape[0])
-    values = np.asarray(D, dtype=np.float64)
-    if values.ndim != 2 or values.shape[0] != values.shape[1]:
-        raise ValueError(f"distance matrix must be square, got shape {values.shape}")
-    if isinstance(D, pd.DataFrame) and not D.index.equals(D.columns):
-        raise ValueError("distance matrix rows and columns must list the same samples in the same order")
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError("distances must be finite and non-negative")
-    if not np.allclose(values, values.T, rtol=1e-10, atol=1e-12) or np.any(np.diag(values) != 0):
-        raise ValueError("distance matrix must be symmetric with a zero diagonal")
-    return (values + values.T) / 2.0, index
-
-
-def _gower_centre(A: np.ndarray) -> np.ndarray:
-    """J A J with J = I - 11'/n, symmetrised."""
-    B = A - A.mean(axis=0, keepdims=True) - A.mean(axis=1, keepdims=True) + A.mean()
-    return (B + B.T) / 2.0
-
-
-def _eigh_descending(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with threadpool_limits(limits=1, user_api="blas"):
-        values, vectors = scipy.linalg.eigh(B)
-    order = np.argsort(-values, kind="stable")
-    values, vectors = values[order], vectors[:, order]
-    # Eigenvalues within rounding of zero are zero (else a Euclidean matrix shows -1e-16 ones).
-    values[np.abs(values) <= 1e-10 * max(np.abs(values).max(initial=0.0), 1e-300)] = 0.0
-    return values, vectors
-
-
-def _correction_constant(D: np.ndarray, method: str) -> float:
-    """Additive constant that makes D Euclidean (Legendre & Legendre 2012, sec. 9.3.4)."""
-    n = D.shape[0]
-    if method == "lingoes":
-        smallest = _eigh_descending(_gower_centre(-0.5 * D**2))[0][-1]
-        return float(-smallest) if smallest < 0 else 0.0
-    # Cailliez: largest eigenvalue of [[0, 2 B1], [-I, -4 B2]].
-    B1 = _gower_centre(-0.5 * D**2)
-    B2 = _gower_centre(-0.5 * D)
-    block = np.block([[np.zeros((n, n)), 2.0 * B1], [-np.eye(n), -4.0 * B2]])
-    with threadpool_limits(limits=1, user_api="blas"):
-        eigenvalues = scipy.linalg.eigvals(block)
-    return float(max(eigenvalues.real.max(), 0.0))
-
-
-class PCoA(BaseEstimator):
-    """Principal coordinates analysis (classical metric MDS) of a distance matrix.
-
-    Parameters
-    ----------
-    n_components : axes to keep (None = every axis with a positive eigenvalue; fewer are
-        kept when fewer eigenvalues are positive).
-    correction : "none", "lingoes" (d' = sqrt(d^2 + 2c)) or "cailliez" (d' = d + c), applied
-        off the diagonal to remove negative eigenvalues of a non-Euclidean distance.
-
-    Attributes
-    ----------
-    eigenvalues_ : every eigenvalue, descending (rounding-level values set to 0).
-    explained_variance_ratio_ : eigenvalue of each kept axis / sum of positive eigenvalues.
-    negative_eigenvalue_share_ : sum |negative| / sum |all| eigenvalues; 0 for a Euclidean
-        distance, the larger the less the axes represent the distances.
-    correction_constant_ : the c added by the correction (0 without one).
-    coordinates_ : DataFrame samples x axes ``PCo1`` ...; each axis signed so that its entry
-        of largest magnitude is positive (bit-stable output).
-    n_components_ : number of axes kept.
-    """
-
-    def __init__(self, n_components: int | None = None, correction: str = "none"):
-        self.n_components = n_components
-        self.correction = correction
-
-    def fit(self, D, y=None) -> PCoA:
-        if self.correction not in PCOA_CORRECTIONS:
-            raise ValueError(f"correction must be one of {PCOA_CORRECTIONS}, got {self.correction!r}")
-        if self.n_components is not None and self.n_components < 1:
-            raise ValueError("n_components must be >= 1 or None")
-        distances, index = _check_distance_matrix(D)
-        constant = 0.0
-        if self.correction != "none" and distances.shape[0] > 1:
-            constant = _correction_constant(distances, self.correction)
-            off_diagonal = ~np.eye(distances.shape[0], dtype=bool)
-            if self.correction == "lingoes":
-                distances = np.where(off_diagonal, np.sqrt(distances**2 + 2.0 * constant), 0.0)
-            else:
-                distances = np.where(off_diagonal, distances + constant, 0.0)
-        eigenvalues, vectors = _eigh_descending(_gower_centre(-0.5 * distances**2))
-        positive = eigenvalues > 0
-        n_axes = int(positive.sum())
-        if self.n_components is not None:
-            if self.n_components > n_axes:
-                logger.info("PCoA: %d axes asked, %d positive eigenvalues", self.n_components, n_axes)
-            n_axes = min(n_axes, int(self.n_components))
-        coordinates = vectors[:, :n_axes] * np.sqrt(eigenvalues[:n_axes])[None, :]
-        largest = np.argmax(np.abs(coordinates), axis=0)
-        signs = np.where(coordinates[largest, np.arange(n_axes)] < 0, -1.0, 1.0)
-        coordinates = coordinates * signs[None, :]
-        positive_sum = eigenvalues[positive].sum()
-        absolute_sum = np.abs(eigenvalues).sum()
-        negative_sum = -eigenvalues[eigenvalues < 0].sum()
-        self.eigenvalues_ = eigenvalues
-        self.explained_variance_ratio_ = eigenvalues[:n_axes] / positive_sum if positive_sum > 0 else np.zeros(0)
-        self.negative_eigenvalue_share_ = float(negative_sum / absolute_sum) if absolute_sum > 0 else 0.0
-        self.correction_constant_ = constant
-        axes = [f"PCo{i + 1}" for i in range(n_axes)]
-        self.coordinates_ = pd.DataFrame(coordinates, index=index.copy(), columns=axes)
-        self.n_components_ = n_axes
-        if self.negative_eigenvalue_share_ > 0:
-            share = 100 * self.negative_eigenvalue_share_
-            logger.info("PCoA: negative eigenvalues carry %.1f%% of the sum of |eigenvalues|", share)
-        return self
-
-    def fit_transform(self, D, y=None) -> pd.DataFrame:
-        return self.fit(D).coordinates_
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,7 +263,7 @@ def ecology_tables(counts: pd.DataFrame, meta: pd.DataFrame, cfg: EcologyConfig,
     alpha = alpha_diversity(counts, cfg.rarefy_depth or None, seed).rename_axis("sample").reset_index()
     distances, coords, axes, turnover, decay = [], [], [], [], []
     for metric in cfg.metrics:
-        dist = beta_diversity(counts, metric, cfg.clr_pseudocount)
+        dist = community_distance(counts, metric, pseudocount=cfg.clr_pseudocount)
         long = dist.rename_axis(index="sample_a", columns="sample_b").stack().rename("dissimilarity").reset_index()
         distances.append(long.assign(metric=metric))
         pcoa = PCoA(n_components=cfg.n_pcoa_axes, correction=cfg.pcoa_correction).fit(dist)

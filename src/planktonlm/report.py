@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 #: section ids, in page order (tests and links rely on them)
 SECTION_IDS = (
     "overview", "cruise", "environment", "read-accounting", "training", "diversity", "ordination",
-    "otus", "dbrda", "predictions", "importances", "comparison", "provenance",
+    "otus", "dbrda", "predictions", "importances", "season", "timeseries", "comparison", "provenance",
 )
 SECTION_TITLES = {
     "overview": "Overview and key findings",
@@ -57,6 +57,8 @@ SECTION_TITLES = {
     "dbrda": "Which variables structure the community (dbRDA)",
     "predictions": "Predicting the environment from the community",
     "importances": "Which OTUs carry the signal",
+    "season": "The season as a baseline",
+    "timeseries": "Time series",
     "comparison": "Embedding OTUs versus the k-mer baseline",
     "provenance": "Provenance",
 }
@@ -91,6 +93,10 @@ _SPECIAL_NAMES = {"ph": "pH", "pco2": "pCO₂", "shannon": "Shannon", "richness"
                   "doy_cos": "Season (cosine of day of year)", "years_since_start": "Years since start"}
 _FRACTION_NAMES = {"temperature": "temperature", "environment": "other environment",
                    "space_time": "space & time", "residual": "unexplained (residual)"}
+#: significance level of every "significant" in the report, applied to Holm-adjusted p-values
+ALPHA = 0.05
+#: what the time-series section says when the data have no dated series
+NO_SERIES = "The data have no dated series"
 _FRACTION_COLOURS = {"temperature": "#d6604d", "environment": "#4393c3", "space_time": "#5aae61"}
 _SHARED_COLOURS = ("#b2abd2", "#8073ac", "#fdb863", "#e08214", "#c2a5cf")
 
@@ -141,11 +147,25 @@ class ReportInputs:
     alpha: profile -> table (index sample; richness, shannon, simpson, ...).
     pcoa: (profile, metric) -> coordinates (index sample; PCo1, PCo2, ...); ratios explained in
         ``pcoa_explained[(profile, metric)]`` or in the table's ``attrs["explained"]``.
-    dbrda_marginal: profile, transformation, variable, r2, r2_adj, pseudo_f (or F), p_value.
+    dbrda_marginal: profile, transformation, variable, r2, r2_adj, pseudo_f (or F), p_value [, p_min,
+        testable, permutation, n_permutations, p_holm, q_bh] (without p_holm, Holm's adjustment is
+        computed here within profile x transformation). dbrda_conditional, dbrda_season (each
+        driver given the seasonal harmonics and trend), dbrda_anomalies (on de-seasoned
+        anomalies) and dbrda_lagged (plus ``lag``) have the same columns.
     dbrda_forward: profile, transformation, step, variable, r2_adj_cum (or r2_adj), p_value [, selected].
-    varpart: profile, transformation, fraction, r2_adj [, kind, label, p_value].
+    varpart: profile, transformation, fraction, r2_adj [, kind, label, p_value, p_holm, q_bh].
     cv_metrics: profile, [transformation,] direction, target, model, r2_mean, r2_sd, r2_min, r2_max,
-        n_splits, group_by, p_perm.
+        n_splits, group_by [, cv, primary, folds, p_perm, permutation, p_holm, q_bh]; ``primary``
+        marks the one configured model x transformation that is the result (the others are
+        sensitivity analyses).
+    season_baseline: profile, transformation, direction, target, model, folds, r2_season, r2_main,
+        r2_both, delta_r2, delta_low, delta_high, main_predictors, n_samples.
+    profile_comparison: direction, target, transformation, model, profile_a, profile_b, r2_a, r2_b,
+        delta_r2, delta_low, delta_high, n_samples, n_groups.
+    trends: profile, series, station, depth_m, variable, n, period, years, test, trend, tau,
+        p_value, sen_slope_per_year, reason [, p_holm, q_bh].
+    time_lag: profile, transformation, slope, r2, n_pairs, recurrence, slope_p_value,
+        recurrence_p_value [, permutation, n_permutations, p_holm, q_bh].
     predictions: profile, [transformation,] direction, target, model, sample, observed, predicted, repeat.
     importances: profile, [transformation,] direction, target, model, feature, importance_mean, importance_sd.
     encoder_quality: representation, knn_accuracy, ari.
@@ -168,6 +188,14 @@ class ReportInputs:
     cv_metrics: pd.DataFrame | None = None
     predictions: pd.DataFrame | None = None
     importances: pd.DataFrame | None = None
+    dbrda_conditional: pd.DataFrame | None = None
+    dbrda_season: pd.DataFrame | None = None
+    dbrda_anomalies: pd.DataFrame | None = None
+    dbrda_lagged: pd.DataFrame | None = None
+    season_baseline: pd.DataFrame | None = None
+    profile_comparison: pd.DataFrame | None = None
+    trends: pd.DataFrame | None = None
+    time_lag: pd.DataFrame | None = None
     encoder_quality: pd.DataFrame | None = None
     excluded: pd.DataFrame | None = None
     provenance: dict | None = None
@@ -236,6 +264,99 @@ def _p(x: Any) -> str:
     if not _finite(x):
         return "–"
     return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
+def _p_exact(x: Any) -> str:
+    """A p-value to two significant digits (for the smallest attainable p, e.g. 0.0035)."""
+    return f"{float(x):.2g}" if _finite(x) else "–"
+
+
+def _truthy(value: Any, default: bool) -> bool:
+    """A boolean cell as read from TSV (True/"true"/1); missing -> ``default``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return default
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("", "nan", "na", "none"):
+        return default
+    return text in ("true", "1", "yes", "1.0")
+
+
+def _testable(row: Mapping | pd.Series) -> bool:
+    return _truthy(row.get("testable"), True)
+
+
+def _at_floor(row: Mapping | pd.Series) -> bool:
+    """Whether the p-value equals the smallest attainable one (the permutations cannot go lower)."""
+    p, p_min = row.get("p_value"), row.get("p_min")
+    return _finite(p) and _finite(p_min) and abs(float(p) - float(p_min)) <= 1e-9 * max(1.0, float(p_min))
+
+
+def _p_raw(row: Mapping | pd.Series, column: str = "p_value") -> str:
+    """``p = 0.003`` or ``p = 0.0035, the smallest attainable``."""
+    if column == "p_value" and _at_floor(row):
+        return f"p = {_p_exact(row[column])}, the smallest attainable"
+    p = _p(row.get(column))
+    return f"p {p}" if p.startswith("<") else f"p = {p}"
+
+
+def _p_holm(row: Mapping | pd.Series) -> str:
+    p = _p(row.get("p_holm"))
+    return f"Holm-adjusted {p}"
+
+
+def _significant(row: Mapping | pd.Series) -> bool:
+    """Significant only when testable and the Holm-adjusted p-value is <= ``ALPHA``."""
+    return _testable(row) and _finite(row.get("p_holm")) and float(row["p_holm"]) <= ALPHA
+
+
+def _test_text(row: Mapping | pd.Series, family: str = "", with_scheme: bool = True) -> str:
+    """"p = 0.003, Holm-adjusted 0.03 (within ...); permutations: <scheme>" or "not testable"."""
+    if not _testable(row):
+        return "not testable under this design"
+    if not _finite(row.get("p_value")):
+        return "not tested"
+    text = _p_raw(row)
+    if _finite(row.get("p_holm")):
+        text += f", {_p_holm(row)}" + (f" within {family}" if family else "")
+    scheme = row.get("permutation")
+    if with_scheme and isinstance(scheme, str) and scheme.strip():
+        text += f"; permutations: {scheme.strip()}"
+    return text
+
+
+def _cell_p(row: pd.Series) -> str:
+    """Table cell for a raw p-value."""
+    if not _testable(row):
+        return "not testable under this design"
+    if _at_floor(row):
+        return f"{_p_exact(row['p_value'])} (smallest attainable)"
+    return _p(row.get("p_value"))
+
+
+def _cell_holm(row: pd.Series) -> str:
+    if not _testable(row):
+        return "–"
+    return _p(row.get("p_holm")) + (" *" if _significant(row) else "")
+
+
+def _interval(mean: Any, low: Any, high: Any, digits: int = 2) -> str:
+    text = _f(mean, digits)
+    if _finite(low) and _finite(high):
+        text += f" [{_f(low, digits)}, {_f(high, digits)}]"
+    return text
+
+
+def _holm(p: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment of one family (NaN stays NaN)."""
+    values = pd.to_numeric(p, errors="coerce")
+    finite = values.dropna().sort_values(kind="mergesort")
+    m = len(finite)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * finite.to_numpy())) if m else np.array([])
+    out = pd.Series(np.nan, index=p.index, dtype=float)
+    out.loc[finite.index] = adjusted
+    return out
 
 
 def _int(x: Any) -> str:
@@ -432,25 +553,52 @@ def _require(frame: Any, name: str, columns: Sequence[str], problems: list[Input
                                          expected=f"columns {', '.join(columns)}"))
 
 
+#: the statistics tables and the columns each needs (besides ``profile``, where listed)
+_STAT_TABLES: dict[str, tuple[str, ...]] = dict(
+    dbrda_marginal=("profile", "variable", "r2", "p_value"),
+    dbrda_forward=("profile", "step", "variable"),
+    varpart=("profile", "fraction", "r2_adj"),
+    cv_metrics=("profile", "direction", "target", "model", "r2_mean"),
+    predictions=("profile", "direction", "target", "model", "sample", "observed", "predicted"),
+    importances=("profile", "direction", "target", "model", "feature", "importance_mean"),
+    dbrda_conditional=("profile", "variable", "r2", "p_value"),
+    dbrda_season=("profile", "variable", "r2", "p_value"),
+    dbrda_anomalies=("profile", "variable", "r2", "p_value"),
+    dbrda_lagged=("profile", "variable", "r2", "p_value"),
+    season_baseline=("profile", "direction", "target", "r2_season", "r2_main", "r2_both", "delta_r2"),
+    profile_comparison=("direction", "target", "profile_a", "profile_b", "delta_r2"),
+    trends=("profile", "variable", "test"),
+    time_lag=("profile", "slope"),
+)
+#: tables that are only shown when given; an empty one is kept (empty), not dropped
+_OPTIONAL_STATS = ("dbrda_conditional", "dbrda_season", "dbrda_anomalies", "dbrda_lagged", "season_baseline",
+                   "profile_comparison", "trends", "time_lag")
+#: Holm families, as the shifts stage adjusts (used only when a table has no ``p_holm``)
+_HOLM = dict(dbrda_marginal=("p_value", ["profile", "transformation"]),
+             dbrda_conditional=("p_value", ["profile", "transformation"]),
+             dbrda_season=("p_value", ["profile", "transformation"]),
+             dbrda_anomalies=("p_value", ["profile", "transformation"]),
+             dbrda_lagged=("p_value", ["profile", "transformation"]),
+             varpart=("p_value", ["profile", "transformation"]),
+             cv_metrics=("p_perm", ["profile", "model", "cv"]),
+             trends=("p_value", ["profile", "variable"]))
+
+
 def _normalise_stats(inputs: ReportInputs,
                      problems: list[InputProblem]) -> tuple[dict[str, pd.DataFrame | None], str | None]:
     """Copies of the statistics tables with the column aliases resolved and keys as strings, and
-    the CV scheme that the figures show."""
+    the CV scheme that the figures show. Optional tables that were given empty stay empty frames
+    (so a section can tell "not run" from "nothing to show")."""
     out: dict[str, pd.DataFrame | None] = {}
-    keyed = dict(
-        dbrda_marginal=("variable", "r2", "p_value"),
-        dbrda_forward=("step", "variable"),
-        varpart=("fraction", "r2_adj"),
-        cv_metrics=("direction", "target", "model", "r2_mean"),
-        predictions=("direction", "target", "model", "sample", "observed", "predicted"),
-        importances=("direction", "target", "model", "feature", "importance_mean"),
-    )
-    for name, needed in keyed.items():
+    for name, needed in _STAT_TABLES.items():
         frame = getattr(inputs, name)
-        if frame is None or (isinstance(frame, pd.DataFrame) and frame.empty):
+        if frame is None:
             out[name] = None
             continue
-        _require(frame, name, ("profile",) + needed, problems)
+        if isinstance(frame, pd.DataFrame) and frame.empty:
+            out[name] = frame.copy() if name in _OPTIONAL_STATS else None
+            continue
+        _require(frame, name, needed, problems)
         if not isinstance(frame, pd.DataFrame):
             out[name] = None
             continue
@@ -458,13 +606,27 @@ def _normalise_stats(inputs: ReportInputs,
         if "transformation" not in frame.columns:
             frame["transformation"] = ""
         for column in ("profile", "transformation", "direction", "target", "model", "variable", "feature",
-                       "fraction", "sample", "cv"):
+                       "fraction", "sample", "cv", "profile_a", "profile_b", "series", "station", "test", "trend"):
             if column in frame.columns:
                 frame[column] = frame[column].astype(str)
         if "direction" in frame.columns:
             frame["direction"] = frame["direction"].map(lambda d: _DIRECTION_ALIASES.get(d, d))
-        if name == "dbrda_marginal" and "pseudo_f" not in frame.columns and "F" in frame.columns:
+        if "pseudo_f" not in frame.columns and "F" in frame.columns:
             frame["pseudo_f"] = frame["F"]
+        if "testable" in frame.columns:
+            frame["testable"] = frame["testable"].map(lambda v: _truthy(v, True))
+        if name in _HOLM and "p_holm" not in frame.columns and all(c in frame.columns for c in _HOLM[name][1]):
+            column, family = _HOLM[name]
+            if column in frame.columns:
+                p = pd.to_numeric(frame[column], errors="coerce")
+                if "testable" in frame.columns:
+                    p = p.where(frame["testable"])
+                frame["p_holm"] = np.nan
+                for _, index in frame.groupby(family, sort=True).groups.items():
+                    frame.loc[index, "p_holm"] = _holm(p.loc[index])
+        if name == "cv_metrics":
+            frame["primary"] = (frame["primary"].map(lambda v: _truthy(v, False)) if "primary" in frame.columns
+                                else _fallback_primary(frame))
         if name == "dbrda_forward":
             if "r2_adj_cum" not in frame.columns and "r2_adj" in frame.columns:
                 frame["r2_adj_cum"] = frame["r2_adj"]
@@ -483,12 +645,28 @@ def _normalise_stats(inputs: ReportInputs,
     # Models may be scored under several CV schemes (column ``cv``): every view shows one
     # scheme, grouped CV when there is one (the honest estimate); the full table shows all.
     out["cv_metrics_all"] = out["cv_metrics"]
-    schemes = _ordered({v for k in ("cv_metrics", "predictions", "importances") if out[k] is not None
-                        and "cv" in out[k].columns for v in out[k]["cv"]}, _CV_ORDER)
-    for name in ("cv_metrics", "predictions", "importances"):
-        if schemes and out[name] is not None and "cv" in out[name].columns:
+    cv_tables = ("cv_metrics", "predictions", "importances", "season_baseline", "profile_comparison")
+    schemes = _ordered({v for k in cv_tables if out[k] is not None and "cv" in out[k].columns for v in out[k]["cv"]},
+                       _CV_ORDER)
+    for name in cv_tables:
+        if schemes and out[name] is not None and "cv" in out[name].columns and not out[name].empty \
+                and (name in ("cv_metrics", "predictions", "importances") or (out[name]["cv"] == schemes[0]).any()):
             out[name] = out[name][out[name]["cv"] == schemes[0]]
     return out, (schemes[0] if schemes else None)
+
+
+def _fallback_primary(cv: pd.DataFrame) -> pd.Series:
+    """Older result folders have no ``primary`` column: the first (transformation, model) in a
+    fixed order (not the best-scoring one) stands in, per profile and direction."""
+    models = ("ridge", "pls", "rf")
+    primary = pd.Series(False, index=cv.index)
+    for _, part in cv.groupby(["profile", "direction"], sort=True):
+        combos = sorted(set(zip(part["transformation"], part["model"])),
+                        key=lambda k: (_METRIC_ORDER.index(k[0]) if k[0] in _METRIC_ORDER else len(_METRIC_ORDER),
+                                       models.index(k[1]) if k[1] in models else len(models), k))
+        first = combos[0]
+        primary.loc[part.index] = (part["transformation"] == first[0]) & (part["model"] == first[1])
+    return primary
 
 
 def _build_context(inputs: ReportInputs, config: ReportConfig) -> _Context:
@@ -674,32 +852,72 @@ def _metric_order(ctx: _Context, metrics: Iterable[str]) -> list[str]:
     return _ordered(metrics, (ctx.config.primary_metric,) + _METRIC_ORDER)
 
 
-def _best_cv(ctx: _Context, direction: str) -> pd.DataFrame | None:
-    """Per profile and target, the cv_metrics row of the best (transformation, model)."""
+def _primary_cv(ctx: _Context, direction: str) -> pd.DataFrame | None:
+    """Per profile and target, the cv_metrics row of the primary (configured) model and
+    transformation: THE result, never the best of several."""
     cv = ctx.tables.get("cv_metrics")
     if cv is None:
         return None
-    cv = cv[cv["direction"] == direction]
+    cv = cv[(cv["direction"] == direction) & cv["primary"]]
     if cv.empty:
         return None
-    cv = cv.assign(_r2=pd.to_numeric(cv["r2_mean"], errors="coerce").fillna(-np.inf))
-    cv = cv.sort_values(["profile", "target", "_r2", "transformation", "model"],
-                        ascending=[True, True, False, True, True], kind="mergesort")
-    return cv.drop_duplicates(["profile", "target"]).drop(columns="_r2")
+    cv = cv.sort_values(["profile", "target", "transformation", "model"], kind="mergesort")
+    return cv.drop_duplicates(["profile", "target"])
 
 
-def _best_combo(ctx: _Context, profile: str, direction: str) -> tuple[str, str] | None:
-    """The (transformation, model) with the highest mean CV R2 over targets for one profile."""
+def _sensitivity_cv(ctx: _Context, direction: str) -> pd.DataFrame | None:
+    """The other models and transformations (sensitivity analyses), same CV scheme."""
     cv = ctx.tables.get("cv_metrics")
     if cv is None:
         return None
-    cv = cv[(cv["profile"] == profile) & (cv["direction"] == direction)]
-    if cv.empty:
+    cv = cv[(cv["direction"] == direction) & ~cv["primary"]]
+    return None if cv.empty else cv
+
+
+def _primary_combo(ctx: _Context, profile: str, direction: str) -> tuple[str, str] | None:
+    """The primary (transformation, model) of one profile and direction."""
+    rows = _primary_cv(ctx, direction)
+    if rows is None:
         return None
-    score = cv.assign(_r2=pd.to_numeric(cv["r2_mean"], errors="coerce")).groupby(
-        ["transformation", "model"], sort=True)["_r2"].mean().fillna(-np.inf)
-    best = sorted(score.items(), key=lambda item: (-item[1], item[0]))[0][0]
-    return best
+    rows = rows[rows["profile"] == profile]
+    if rows.empty:
+        return None
+    combos = sorted(set(zip(rows["transformation"], rows["model"])))
+    return combos[0]
+
+
+def _folds(row: Mapping | pd.Series) -> str:
+    """The fold scheme of a CV row ("station (4 folds of 12-12 samples)"), or what is known of it."""
+    folds = row.get("folds")
+    if isinstance(folds, str) and folds.strip() and folds.strip().lower() not in ("nan", "na"):
+        return folds.strip()
+    group, n = row.get("group_by"), row.get("n_splits")
+    if isinstance(group, str) and group and _finite(n):
+        return f"{group} ({_int(n)} folds)"
+    return f"{_int(n)} folds" if _finite(n) else ""
+
+
+def _r2_folds(row: Mapping | pd.Series) -> str:
+    """"0.82 ± 0.05 (folds: station (4 folds of 12-12 samples))"."""
+    folds = _folds(row)
+    return _r2_pm(row.get("r2_mean"), row.get("r2_sd")) + (f" (folds: {folds})" if folds else "")
+
+
+def _dbrda_rows(ctx: _Context, name: str, profile: str | None, metric: str | None) -> pd.DataFrame | None:
+    table = ctx.tables.get(name)
+    if table is None or table.empty or profile is None:
+        return None
+    rows = table[table["profile"] == profile]
+    if metric is not None:
+        rows = rows[rows["transformation"] == metric]
+    return rows if not rows.empty else None
+
+
+def _family(row: Mapping | pd.Series, what: str = "variables") -> str:
+    """The Holm family of a dbRDA-like row, in words."""
+    metric = _metric_name(str(row.get("transformation", "")))
+    profile = _profile_name(str(row.get("profile", "")))
+    return f"the {what} of {profile}" + (f", {metric}" if metric and metric != "-" else "")
 
 
 def _targets(ctx: _Context, names: Iterable[str]) -> list[str]:
@@ -757,7 +975,11 @@ def _section_overview(ctx: _Context) -> str:
         parts.append(_caption("These sentences are generated from the tables further down; R² is the share of "
                               "variation explained (1 = all of it). Cross-validated (CV) R² is measured on samples "
                               "held out from fitting, in whole groups (stations or time blocks), so it estimates how "
-                              "well the relationship carries over to new samples."))
+                              "well the relationship carries over to new samples. p-values come from permutations "
+                              "that respect the sampling design (the scheme is named beside each); a result is "
+                              "called significant only if its Holm-adjusted p-value (p_holm, adjusted within the "
+                              "family named beside it) is at most 0.05. q_bh in the tables is the "
+                              "Benjamini-Hochberg false-discovery rate over the whole run."))
     else:
         parts.append(_missing("A summary of statistical results"))
     return "".join(parts)
@@ -773,6 +995,7 @@ def _findings(ctx: _Context) -> list[str]:
     marginal = ctx.tables.get("dbrda_marginal")
     profiles = _profiles_available(ctx, *_stat_profiles(ctx))
     primary = _primary(ctx, profiles)
+    metric = None
     if marginal is not None and primary is not None:
         rows = marginal[marginal["profile"] == primary]
         metrics = _metric_order(ctx, rows["transformation"].unique())
@@ -784,12 +1007,14 @@ def _findings(ctx: _Context) -> list[str]:
             if not temp.empty:
                 r = temp.iloc[0]
                 out.append(f"{temp_name} explains {_pct(r['r2'])} of community variation on its own ({where}; "
-                           f"adjusted R² {_f(r.get('r2_adj'))}, p = {_p(r.get('p_value'))}).")
+                           f"adjusted R² {_f(r.get('r2_adj'))}; {_test_text(r, _family(r))}). "
+                           + _verdict(r))
             elif not rows.empty:
                 r = rows.assign(_r=pd.to_numeric(rows["r2"], errors="coerce")).sort_values(
                     ["_r", "variable"], ascending=[False, True], kind="mergesort").iloc[0]
                 out.append(f"{_name(r['variable'])} is the strongest single driver of community variation: it "
-                           f"explains {_pct(r['r2'])} on its own ({where}; p = {_p(r.get('p_value'))}).")
+                           f"explains {_pct(r['r2'])} on its own ({where}; {_test_text(r, _family(r))}). "
+                           + _verdict(r))
             steps, whole, stop = _forward(ctx, (primary, metric))
             if not steps.empty:
                 names = ", ".join(_name(v) for v in steps["variable"])
@@ -798,7 +1023,7 @@ def _findings(ctx: _Context) -> list[str]:
                            f"{_f(steps.iloc[-1].get('r2_adj_cum'))} ({where}).")
             elif whole is not None:
                 out.append(f"All environmental variables together explain an adjusted R² of "
-                           f"{_f(whole.get('r2_adj_cum'))} (p = {_p(whole.get('p_value'))}; {where}); forward "
+                           f"{_f(whole.get('r2_adj_cum'))} ({_test_text(whole, with_scheme=False)}; {where}); forward "
                            f"selection keeps no single variable" + (f": {stop}." if stop else "."))
             varpart = ctx.tables.get("varpart")
             if varpart is not None:
@@ -813,31 +1038,96 @@ def _findings(ctx: _Context) -> list[str]:
                     if len(residual):
                         bits.append(f"unexplained {_pct(residual.iloc[0])}")
                     out.append(f"Variation partitioning ({where}, adjusted R²): " + ", ".join(bits) + ".")
-    best = _best_cv(ctx, ENV_FROM_COMMUNITY)
+    season = _season_finding(ctx, primary, metric)
+    if season:
+        out.append(season)
+    best = _primary_cv(ctx, ENV_FROM_COMMUNITY)
     if best is not None and primary is not None:
         mine = best[best["profile"] == primary]
         target = ctx.temperature if ctx.temperature in set(mine["target"]) else \
             (_targets(ctx, mine["target"])[0] if not mine.empty else None)
         if target is not None:
             r = mine[mine["target"] == target].iloc[0]
-            score = {p: v for p, v in zip(best.loc[best["target"] == target, "profile"],
-                                          best.loc[best["target"] == target, "r2_mean"])}
-            others = [f"{_profile_name(p)} {_f(score[p])}" for p in _profiles_available(ctx, score) if p != primary]
-            extra = f"; {', '.join(others)}" if others else ""
+            test = ""
+            if _finite(r.get("p_perm")):
+                test = (f"; permutation p = {_p(r['p_perm'])}"
+                        + (f", Holm-adjusted {_p(r.get('p_holm'))} within the targets of this model"
+                           if _finite(r.get("p_holm")) else ""))
+            features = f", {_metric_name(r['transformation'])} features" if r["transformation"] else ""
+            folds = f"; folds: {_folds(r)}" if _folds(r) else ""
             out.append(f"{_name(target)} is predicted from {_profile_name(primary)} with {_cv_label(ctx)} R² "
-                       f"{_r2_pm(r['r2_mean'], r.get('r2_sd'))} ({_model_name(r['model'])}{extra}).")
-        rivals = [p for p in _profiles_available(ctx, best["profile"]) if p != primary]
-        if rivals and not mine.empty:
-            rival = "kmer" if "kmer" in rivals else rivals[0]
-            theirs = best[best["profile"] == rival].set_index("target")["r2_mean"]
-            common = [t for t in _targets(ctx, mine["target"]) if t in theirs.index]
-            ours = mine.set_index("target")["r2_mean"]
-            wins = [t for t in common if float(ours[t]) > float(theirs[t])]
-            if common:
-                out.append(f"{_profile_name(primary)[:1].upper() + _profile_name(primary)[1:]} predict "
-                           f"{len(wins)} of {len(common)} environmental variables better than the "
-                           f"{_profile_name(rival)} (best model per variable, {_cv_label(ctx)} R²).")
-    return out[:5]
+                       f"{_r2_pm(r['r2_mean'], r.get('r2_sd'))} ({_model_name(r['model'])}{features}, the primary "
+                       f"model{folds}{test}).")
+        comparison = _comparison_finding(ctx, primary, target)
+        if comparison:
+            out.append(comparison)
+    return out
+
+
+def _verdict(row: Mapping | pd.Series) -> str:
+    if not _testable(row):
+        return "It cannot be tested under this design."
+    if not _finite(row.get("p_holm")):
+        return ""
+    return ("It is significant after Holm adjustment (p_holm ≤ 0.05)." if _significant(row)
+            else "It is not significant after Holm adjustment (p_holm > 0.05).")
+
+
+def _season_finding(ctx: _Context, primary: str | None, metric: str | None) -> str:
+    """Whether temperature's effect on the community holds beyond the seasonal cycle."""
+    if ctx.temperature is None:
+        return ""
+    rows = _dbrda_rows(ctx, "dbrda_season", primary, metric)
+    if rows is None:
+        rows = _dbrda_rows(ctx, "dbrda_season", primary, None)
+    rows = rows[rows["variable"] == ctx.temperature] if rows is not None else None
+    if rows is None or rows.empty:
+        return ""
+    r = rows[rows["transformation"] == _metric_order(ctx, rows["transformation"])[0]].iloc[0]
+    name = _name(ctx.temperature)
+    where = f"dbRDA on {_profile_name(r['profile'])}" + (f", {_metric_name(r['transformation'])}"
+                                                          if r["transformation"] else "")
+    detail = f"{where}, given the seasonal harmonics and trend; {_test_text(r, _family(r), with_scheme=False)}"
+    if not _testable(r):
+        return f"Whether {name.lower()}'s effect holds beyond the season cannot be tested under this design ({detail})."
+    if _significant(r):
+        return (f"{name}'s effect holds beyond the season: it still explains {_pct(r['r2'], 1)} of community "
+                f"variation beyond what the calendar explains ({detail}).")
+    return (f"{name}'s effect does not hold beyond the season: beyond the calendar it explains "
+            f"{_pct(r['r2'], 1)} of community variation, not significant after Holm adjustment ({detail}).")
+
+
+def _comparison_finding(ctx: _Context, primary: str, target: str | None) -> str:
+    """The paired Delta R2 of the primary profile against the k-mer baseline (or another)."""
+    table = ctx.tables.get("profile_comparison")
+    if table is None or table.empty or target is None:
+        return ""
+    rows = table[(table["direction"] == ENV_FROM_COMMUNITY) & (table["target"] == target)
+                 & ((table["profile_a"] == primary) | (table["profile_b"] == primary))]
+    if rows.empty:
+        return ""
+    rivals = [b if a == primary else a for a, b in zip(rows["profile_a"], rows["profile_b"])]
+    rival = "kmer" if "kmer" in rivals else sorted(rivals)[0]
+    r = rows.iloc[rivals.index(rival)]
+    sign = 1.0 if r["profile_a"] == primary else -1.0
+    delta = sign * float(r["delta_r2"]) if _finite(r["delta_r2"]) else np.nan
+    lows = [sign * float(r[c]) if _finite(r.get(c)) else np.nan for c in ("delta_low", "delta_high")]
+    low, high = min(lows), max(lows)
+    if _finite(low) and _finite(high):
+        verdict = ("better" if low > 0 else "worse" if high < 0 else "no clearly different")
+        ci = f" (95% interval {_f(low)} to {_f(high)})"
+    else:
+        verdict, ci = "", ""
+    r2 = {r["profile_a"]: r.get("r2_a"), r["profile_b"]: r.get("r2_b")}
+    target_name = _name(target) if _name(target) in ("pH",) else _name(target).lower()
+    text = (f"{_profile_name(primary)[:1].upper() + _profile_name(primary)[1:]} versus the {_profile_name(rival)} "
+            f"for {target_name}: {_cv_label(ctx)} R² {_f(r2.get(primary))} against {_f(r2.get(rival))}, a paired "
+            f"difference of {_f(delta)}{ci} on identical folds ({_model_name(str(r.get('model', '')))})")
+    if verdict == "no clearly different":
+        return text + "; the interval includes 0, so neither predicts clearly better."
+    if verdict:
+        return text + f"; the {_profile_name(primary)} predict {verdict}."
+    return text + "."
 
 
 def _cv_label(ctx: _Context) -> str:
@@ -1334,8 +1624,36 @@ def _forward(ctx: _Context, combo: tuple[str, str]) -> tuple[pd.DataFrame, pd.Se
     return rows[rows["is_selected"]], (whole.iloc[0] if len(whole) else None), (reasons[0] if reasons else "")
 
 
+def _test_columns(first: Sequence[_Col] = ()) -> list[_Col]:
+    """Columns of a dbRDA-like test table (raw p, Holm-adjusted p, BH q)."""
+    return [*first, _Col("R²", "r2", _f), _Col("adj. R²", "r2_adj", _f),
+            _Col("pseudo-F", "pseudo_f", lambda x: _f(x, 1)), _Col("p", _cell_p, str),
+            _Col("p (Holm)", _cell_holm, str), _Col("q (BH)", "q_bh", _p)]
+
+
+def _schemes(rows: pd.DataFrame) -> str:
+    """The permutation scheme(s) of a table, in words."""
+    if "permutation" not in rows.columns:
+        return ""
+    texts = sorted({str(t).strip() for t in rows["permutation"] if isinstance(t, str) and t.strip()})
+    n = sorted({int(v) for v in pd.to_numeric(rows.get("n_permutations", pd.Series(dtype=float)),
+                                                errors="coerce").dropna()})
+    if not texts:
+        return ""
+    counts = f" ({', '.join(map(str, n))} permutations)" if n else ""
+    return "Permutations: " + "; ".join(texts) + counts + "."
+
+
+_P_CAPTION = ("<b>p</b> is the permutation p-value (\"smallest attainable\" when no permutation reached the "
+              "observed statistic: more permutations would be needed to go lower), <b>p (Holm)</b> the same "
+              "adjusted with Holm's method within each profile and dissimilarity (* = significant, p_holm ≤ 0.05) "
+              "and <b>q (BH)</b> the Benjamini-Hochberg false-discovery rate over the whole run. A term the design "
+              "cannot test (too few distinct permutations) is marked \"not testable under this design\".")
+
+
 def _section_dbrda(ctx: _Context) -> str:
     marginal, forward, varpart = (ctx.tables.get(k) for k in ("dbrda_marginal", "dbrda_forward", "varpart"))
+    conditional = ctx.tables.get("dbrda_conditional")
     parts = []
     if marginal is None:
         parts.append(_missing("The dbRDA table"))
@@ -1343,10 +1661,10 @@ def _section_dbrda(ctx: _Context) -> str:
         parts.append(_caption(
             "Distance-based redundancy analysis (dbRDA) asks how much of the variation in community dissimilarity "
             "each variable explains. <b>R²</b> is the share explained by the variable on its own; <b>adj. R²</b> "
-            "corrects for the number of samples; <b>pseudo-F</b> is the test statistic and <b>p</b> the "
-            "permutation p-value (whole groups of samples permuted together). <b>Selected</b> gives the order in "
-            "which forward selection added variables to the model (empty = not kept). Collinear variables can "
-            "swap places: read the shared fractions below before calling one of them the cause."))
+            "corrects for the number of samples; <b>pseudo-F</b> is the test statistic. " + _P_CAPTION
+            + " <b>Selected</b> gives the order in which forward selection added variables to the model (empty = "
+              "not kept). Collinear variables can swap places: read the shared fractions below before calling one "
+              "of them the cause."))
         for i, combo in enumerate(_combos(ctx, marginal)):
             rows = marginal[(marginal["profile"] == combo[0]) & (marginal["transformation"] == combo[1])].copy()
             steps, whole, stop = _forward(ctx, combo)
@@ -1355,14 +1673,22 @@ def _section_dbrda(ctx: _Context) -> str:
             rows["_r"] = pd.to_numeric(rows["r2"], errors="coerce").fillna(-np.inf)
             rows["_o"] = rows["selected"].map(lambda v: v if v is not None and _finite(v) else 10**6)
             rows = rows.sort_values(["_o", "_r", "variable"], ascending=[True, False, True], kind="mergesort")
-            table = _table(rows, [
-                _Col("Variable", lambda r: variable_label(r["variable"]), text=True), _Col("R²", "r2", _f),
-                _Col("adj. R²", "r2_adj", _f), _Col("pseudo-F", "pseudo_f", lambda x: _f(x, 1)),
-                _Col("p", "p_value", _p), _Col("Selected", "selected", lambda x: _int(x) if _finite(x) else "")])
+            table = _table(rows, _test_columns([_Col("Variable", lambda r: variable_label(r["variable"]), text=True)])
+                           + [_Col("Selected", "selected", lambda x: _int(x) if _finite(x) else "")])
+            scheme = _schemes(rows)
             if whole is not None:
                 table += _caption(f"All variables together: R² {_f(whole.get('r2'))}, adjusted R² "
-                                  f"{_f(whole.get('r2_adj_cum'))}, p = {_p(whole.get('p_value'))}."
-                                  + (f" Forward selection stopped: {_esc(stop)}." if stop else ""))
+                                  f"{_f(whole.get('r2_adj_cum'))}, {_esc(_test_text(whole, with_scheme=False))}."
+                                  + (f" Forward selection stopped: {_esc(stop)}." if stop else "")
+                                  + (f" {_esc(scheme)}" if scheme else ""))
+            elif scheme:
+                table += _caption(_esc(scheme))
+            if conditional is not None and not conditional.empty:
+                cond = conditional[(conditional["profile"] == combo[0]) & (conditional["transformation"] == combo[1])]
+                if not cond.empty:
+                    table += ("<details><summary>Conditional tests (each variable given all the others)</summary>"
+                              + _table(cond, _test_columns([_Col("Variable", lambda r: variable_label(r["variable"]),
+                                                                 text=True)])) + "</details>")
             head = f"dbRDA marginal tests: {_esc(_combo_name(combo))}"
             if i == 0:
                 parts.append(f"<h3>{head}</h3>{table}")
@@ -1413,11 +1739,20 @@ def _varpart(ctx: _Context, varpart: pd.DataFrame) -> str:
             if r is not None:
                 text = _pct(r["r2_adj"], 1)
                 if "p_value" in r.index and _finite(r["p_value"]):
-                    text += f" (p {_p(r['p_value'])})"
+                    text += f" (p {_p(r['p_value'])}"
+                    if _finite(r.get("p_holm")):
+                        text += f", Holm {_p(r['p_holm'])}" + (" *" if _significant(r) else "")
+                    text += ")"
+                elif r.get("kind") == "unique" and "testable" in r.index and not _testable(r):
+                    text += " (not testable under this design)"
             row[_combo_name(combo)] = text
         rows.append(row)
     table = _table(pd.DataFrame(rows), [_Col("Fraction (adjusted R²)", "fraction", text=True)]
                    + [_Col(_combo_name(c), _combo_name(c), text=False) for c in combos])
+    if "p_value" in varpart.columns and pd.to_numeric(varpart["p_value"], errors="coerce").notna().any():
+        table += _caption("Unique fractions are tested by permutation (p); \"Holm\" is the p-value adjusted with "
+                          "Holm's method within each profile and dissimilarity (* = significant, ≤ 0.05). "
+                          + _esc(_schemes(varpart)))
     plot = _Plot(ctx.config.dpi, 10.0, 1.6 + 0.42 * len(combos))
     ax = plot.axes[0]
     left = np.zeros(len(combos))
@@ -1465,18 +1800,21 @@ def _mean_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         observed=("observed", "mean"), predicted=("predicted", "mean")).reset_index()
 
 
-def _cv_columns(with_profile: bool = False, with_scheme: bool = False) -> list[_Col]:
+def _cv_columns(with_profile: bool = False, with_scheme: bool = False, with_role: bool = False) -> list[_Col]:
     columns = [_Col("Profile", lambda r: _profile_name(r["profile"]), text=True)] if with_profile else []
     if with_scheme:
         columns.append(_Col("CV scheme", lambda r: r.get("cv"), _text, text=True))
+    if with_role:
+        columns.append(_Col("Role", lambda r: "primary" if _truthy(r.get("primary"), False) else "sensitivity",
+                            text=True))
     return columns + [
         _Col("Target", lambda r: variable_label(r["target"]), text=True),
         _Col("Model", lambda r: r["model"], text=True),
         _Col("Features", lambda r: _metric_name(r["transformation"]), text=True),
         _Col("CV R² (mean ± sd)", lambda r: _r2_pm(r["r2_mean"], r.get("r2_sd"))),
         _Col("min", "r2_min", _f), _Col("max", "r2_max", _f),
-        _Col("folds", "n_splits", _int), _Col("grouped by", "group_by", _text, text=True),
-        _Col("p (permutation)", "p_perm", _p)]
+        _Col("Folds", _folds, str, text=True),
+        _Col("p (permutation)", "p_perm", _p), _Col("p (Holm)", "p_holm", _p), _Col("q (BH)", "q_bh", _p)]
 
 
 def _section_predictions(ctx: _Context) -> str:
@@ -1487,8 +1825,8 @@ def _section_predictions(ctx: _Context) -> str:
     parts = []
     profiles = _profiles_available(ctx, *(t["profile"] for t in (cv, predictions) if t is not None))
     primary = _primary(ctx, profiles)
-    combo = _best_combo(ctx, primary, ENV_FROM_COMMUNITY) if cv is not None else None
-    if combo is None and predictions is not None:
+    combo = _primary_combo(ctx, primary, ENV_FROM_COMMUNITY) if cv is not None else None
+    if combo is None and predictions is not None and cv is None:
         mine = predictions[(predictions["profile"] == primary) & (predictions["direction"] == ENV_FROM_COMMUNITY)]
         if not mine.empty:
             combo = sorted(set(zip(mine["transformation"], mine["model"])))[0]
@@ -1534,6 +1872,8 @@ def _section_predictions(ctx: _Context) -> str:
                     title = variable_label(target)
                     if r is not None:
                         title += f"\nCV R² {_r2_pm(r['r2_mean'], r.get('r2_sd'))}"
+                        if _folds(r):
+                            title += f"\n{_folds(r)}"
                     ax.set_title(title)
                     ax.set_xlabel("Observed")
                     ax.set_ylabel("Predicted (held out)")
@@ -1543,14 +1883,16 @@ def _section_predictions(ctx: _Context) -> str:
                           if n_repeats > 1 else "")
                 parts.append(_figure(plot.png(), "Observed versus predicted environmental variables",
                                      f"Observed value against the value predicted for each sample when it was held "
-                                     f"out of fitting ({_esc(where)}: the combination with the best mean CV R² over "
-                                     f"variables). Points on the dashed 1:1 line are perfect predictions. The panel "
-                                     f"title gives the grouped-CV R² (mean ± sd over repeats).{_esc(repeat)}"))
+                                     f"out of fitting ({_esc(where)}: the primary model, fixed in the configuration "
+                                     f"before the results were seen). Points on the dashed 1:1 line are perfect "
+                                     f"predictions. The panel "
+                                     f"title gives the grouped-CV R² (mean ± sd over repeats) and the folds it was "
+                                     f"measured on.{_esc(repeat)}"))
                 ctx.add_image()
         if rows is not None and not rows.empty:
             table = rows.reset_index()
             table = table.set_index("target").loc[_targets(ctx, table["target"])].reset_index()
-            parts.append(f"<h3>Cross-validation: {_esc(where)}</h3>")
+            parts.append(f"<h3>Cross-validation (primary model): {_esc(where)}</h3>")
             parts.append(_table(table, _cv_columns()))
             group = ", ".join(sorted(set(map(str, table["group_by"].dropna())))) if "group_by" in table.columns else ""
             scheme = f"{_CV_NAMES.get(ctx.cv_scheme, ctx.cv_scheme)} cross-validation; " if ctx.cv_scheme else ""
@@ -1558,9 +1900,25 @@ def _section_predictions(ctx: _Context) -> str:
                 _esc(scheme) + "CV R² is computed on held-out samples"
                 + (f" (grouped by {_esc(group)})" if group else "")
                 + "; 0 means no better than predicting the mean, negative means worse. The permutation p-value "
-                  "compares it with models fitted to shuffled targets. "
-                + " ".join(f"{_esc(_name(t))}: {_esc(_r2_pm(r['r2_mean'], r.get('r2_sd')))}."
+                  "compares it with models fitted to permuted targets (permutations respecting the design"
+                + (f": {_esc(_schemes(table).removeprefix('Permutations: ').rstrip('.'))}" if _schemes(table) else "")
+                + "); p (Holm) adjusts it with Holm's method within the targets of one profile and model, "
+                  "q (BH) is the false-discovery rate over the whole run. "
+                + " ".join(f"{_esc(_name(t))}: {_esc(_r2_folds(r))}."
                            for t, r in table.set_index("target").iterrows())))
+    sensitivity = _sensitivity_cv(ctx, ENV_FROM_COMMUNITY)
+    if sensitivity is not None and primary is not None:
+        sensitivity = sensitivity[sensitivity["profile"] == primary]
+    if sensitivity is not None and not sensitivity.empty:
+        rank = {t: i for i, t in enumerate(_targets(ctx, sensitivity["target"]))}
+        sensitivity = sensitivity.assign(_t=sensitivity["target"].map(rank)).sort_values(
+            ["_t", "transformation", "model"], kind="mergesort")
+        parts.append(f"<h3>Sensitivity: other models and feature transformations ({_esc(_profile_name(primary))})"
+                     "</h3>")
+        parts.append(_table(sensitivity, _cv_columns(), scroll=len(sensitivity) > 14))
+        parts.append(_caption("The same targets under the models and transformations that are not the primary "
+                              "choice. They show how much the result depends on that choice; they are not "
+                              "alternatives to pick the best from (that would overstate the skill)."))
     every = ctx.tables.get("cv_metrics_all")
     if every is not None:
         every = every.copy()
@@ -1581,7 +1939,8 @@ def _section_predictions(ctx: _Context) -> str:
                 ["_p", "_t", "transformation", "model", "_s"], kind="mergesort")
             if sub.empty:
                 continue
-            table = _table(sub, _cv_columns(with_profile=True, with_scheme=several), scroll=len(sub) > 14)
+            table = _table(sub, _cv_columns(with_profile=True, with_scheme=several, with_role=True),
+                           scroll=len(sub) > 14)
             parts.append(f"<details><summary>All cross-validation results: {_esc(title)} ({len(sub)} rows)"
                          f"</summary>{table}</details>")
     return "".join(parts)
@@ -1598,17 +1957,17 @@ def _section_importances(ctx: _Context) -> str:
     n = ctx.config.n_top_features
 
     def pick(frame: pd.DataFrame, direction: str) -> dict[str, tuple[str, str]]:
-        """Per target, the (transformation, model) with importances and the best CV R2."""
+        """Per target, the primary (transformation, model) when it has importances (never the
+        best-scoring one), else the first that has."""
         out = {}
         for target in _targets(ctx, frame["target"].unique()):
             have = sorted(set(zip(*(frame.loc[frame["target"] == target, c] for c in ("transformation", "model")))))
-            score = {}
+            chosen = set()
             if cv is not None:
-                sub = cv[(cv["profile"] == primary) & (cv["direction"] == direction) & (cv["target"] == target)]
-                score = {(t, m): float(r) for t, m, r in zip(sub["transformation"], sub["model"],
-                                                             pd.to_numeric(sub["r2_mean"], errors="coerce"))
-                         if _finite(r)}
-            out[target] = sorted(have, key=lambda k: (-score.get(k, -np.inf), k))[0]
+                sub = cv[(cv["profile"] == primary) & (cv["direction"] == direction) & (cv["target"] == target)
+                         & cv["primary"]]
+                chosen = set(zip(sub["transformation"], sub["model"]))
+            out[target] = sorted(have, key=lambda k: (k not in chosen, k))[0]
         return out
 
     mine = importances[(importances["profile"] == primary) & (importances["direction"] == ENV_FROM_COMMUNITY)]
@@ -1665,7 +2024,8 @@ def _section_importances(ctx: _Context) -> str:
 
 def _section_comparison(ctx: _Context) -> str:
     parts = []
-    best = _best_cv(ctx, ENV_FROM_COMMUNITY)
+    best = _primary_cv(ctx, ENV_FROM_COMMUNITY)
+    parts.append(_paired_comparison(ctx))
     if best is None:
         parts.append(_missing("A CV comparison of profiles"))
     else:
@@ -1689,12 +2049,12 @@ def _section_comparison(ctx: _Context) -> str:
                    ecolor="#333333")
         ax.axhline(0, color="black", linewidth=0.7)
         ax.set_xticks(range(len(targets)), [variable_label(t) for t in targets], rotation=20, ha="right")
-        ax.set_ylabel(f"{_cv_label(ctx)} R² (best model)")
+        ax.set_ylabel(f"{_cv_label(ctx)} R² (primary model)")
         ax.grid(axis="x", visible=False)
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         parts.append(_figure(plot.png(), "CV R2 per environmental variable and profile",
                              "How well each community profile predicts each environmental variable from held-out "
-                             "samples (best model and feature transformation per profile and variable; error bar = "
+                             "samples (the primary model and feature transformation of each profile; error bar = "
                              "sd over CV repeats). The transformer-based embedding OTUs earn their place only where "
                              "they beat the k-mer baseline"
                              + ("; the oracle (true taxa, simulated data only) is the ceiling." if "oracle" in profiles
@@ -1705,10 +2065,10 @@ def _section_comparison(ctx: _Context) -> str:
             row = {"target": variable_label(t)}
             for profile in profiles:
                 r = cell.get((profile, t))
-                row[profile] = "–" if r is None else f"{_r2_pm(r['r2_mean'], r.get('r2_sd'))} ({r['model']})"
+                row[profile] = "–" if r is None else f"{_r2_folds(r)} ({r['model']})"
             rows.append(row)
         parts.append(_table(pd.DataFrame(rows), [_Col("Environmental variable", "target", text=True)]
-                            + [_Col(f"{_profile_name(p)}: CV R² (model)", p) for p in profiles]))
+                            + [_Col(f"{_profile_name(p)}: CV R² (primary model)", p) for p in profiles]))
     temp = _dbrda_temperature(ctx)
     temperature = _name(ctx.temperature).lower() if ctx.temperature else "temperature"
     parts.append(f"<h3>dbRDA: community variation explained by {_esc(temperature)}</h3>")
@@ -1722,13 +2082,20 @@ def _section_comparison(ctx: _Context) -> str:
             row = {"profile": _profile_name(profile)}
             for metric in metrics:
                 r = temp[(temp["profile"] == profile) & (temp["transformation"] == metric)]
-                row[metric] = "–" if r.empty else f"{_f(r.iloc[0]['r2'])} (p {_p(r.iloc[0].get('p_value'))})"
+                if r.empty:
+                    row[metric] = "–"
+                elif not _testable(r.iloc[0]):
+                    row[metric] = f"{_f(r.iloc[0]['r2'])} (not testable under this design)"
+                else:
+                    row[metric] = (f"{_f(r.iloc[0]['r2'])} (p {_p(r.iloc[0].get('p_value'))}, Holm "
+                                   f"{_p(r.iloc[0].get('p_holm'))}{' *' if _significant(r.iloc[0]) else ''})")
             rows.append(row)
         parts.append(_table(pd.DataFrame(rows), [_Col("Profile", "profile", text=True)]
                             + [_Col(f"R² {_metric_name(m)}", m) for m in metrics]))
         parts.append(_caption("Share of community dissimilarity explained by temperature alone, per profile and "
-                              "dissimilarity (marginal dbRDA, permutation p-value). A profile that captures the "
-                              "community better shows a clearer temperature signal."))
+                              "dissimilarity (marginal dbRDA; permutation p-value and the same Holm-adjusted within "
+                              "the variables of each profile and dissimilarity, * = significant at 0.05). A profile "
+                              "that captures the community better shows a clearer temperature signal."))
     quality = ctx.inputs.encoder_quality
     parts.append("<h3>Encoder quality benchmark</h3>")
     if quality is None or quality.empty:
@@ -1748,6 +2115,226 @@ def _section_comparison(ctx: _Context) -> str:
                               "reads whose nearest neighbours come from the same genome) and ARI (agreement of a "
                               "clustering with the true genomes; 0 = chance, 1 = perfect), for the trained encoder, "
                               "the same encoder untrained, and tetranucleotide frequencies (TNF)."))
+    return "".join(parts)
+
+
+def _direction_name(direction: str) -> str:
+    return {ENV_FROM_COMMUNITY: "community → environment", COMMUNITY_FROM_ENV: "environment → community"}.get(
+        direction, direction)
+
+
+def _sorted_stats(ctx: _Context, table: pd.DataFrame, *extra: str) -> pd.DataFrame:
+    """Rows by profile (primary first), dissimilarity, then ``extra`` columns."""
+    profiles = _profiles_available(ctx, table["profile"])
+    metrics = _metric_order(ctx, table["transformation"])
+    table = table.assign(_p=table["profile"].map(profiles.index), _m=table["transformation"].map(metrics.index))
+    if "variable" in extra:
+        base = table["variable"].map(lambda v: re.sub(r"_lag\d+$", "", v))
+        rank = {v: i for i, v in enumerate(_targets(ctx, base))}
+        table = table.assign(_v=base.map(rank))
+        extra = tuple("_v" if c == "variable" else c for c in extra) + ("variable",)
+    return table.sort_values(["_p", "_m", *extra], kind="mergesort")
+
+
+def _profile_metric_cols() -> list[_Col]:
+    return [_Col("Profile", lambda r: _profile_name(r["profile"]), text=True),
+            _Col("Dissimilarity", lambda r: _metric_name(r["transformation"]), text=True)]
+
+
+def _section_season(ctx: _Context) -> str:
+    baseline, season = ctx.tables.get("season_baseline"), ctx.tables.get("dbrda_season")
+    if baseline is None and season is None:
+        return _missing("The seasonal baseline")
+    if (baseline is None or baseline.empty) and (season is None or season.empty):
+        return (f'<p class="missing">{NO_SERIES} (no sampling dates, or too few for a seasonal cycle), so there is '
+                "no seasonal baseline to compare with.</p>")
+    parts = [_caption(
+        "Much of what plankton communities and the environment share is the calendar: both follow the seasons. "
+        "These results ask what is left beyond the seasonal cycle (harmonics of the day of year) and a linear "
+        "trend.")]
+    parts.append("<h3>Cross-validated R²: season alone, main predictors alone, both</h3>")
+    if baseline is None or baseline.empty:
+        parts.append(_missing("The cross-validated season baseline"))
+    else:
+        rank = {t: i for i, t in enumerate(_targets(ctx, baseline["target"]))}
+        order = {d: i for i, d in enumerate((ENV_FROM_COMMUNITY, COMMUNITY_FROM_ENV))}
+        profiles = _profiles_available(ctx, baseline["profile"])
+        table = baseline.assign(_p=baseline["profile"].map(profiles.index),
+                                _d=baseline["direction"].map(lambda d: order.get(d, 9)),
+                                _t=baseline["target"].map(rank))
+        table = table.sort_values(["_p", "_d", "_t", "transformation"], kind="mergesort")
+        parts.append(_table(table, [
+            _Col("Profile", lambda r: _profile_name(r["profile"]), text=True),
+            _Col("Direction", lambda r: _direction_name(r["direction"]), text=True),
+            _Col("Target", lambda r: variable_label(r["target"]), text=True),
+            _Col("Model", lambda r: f"{r.get('model', '')}" + (f" · {_metric_name(r['transformation'])}"
+                                                              if r.get("transformation") else ""), text=True),
+            _Col("R² season + trend", "r2_season", _f), _Col("R² main alone", "r2_main", _f),
+            _Col("R² both", "r2_both", _f),
+            _Col("ΔR² (both − season) [95% interval]",
+                 lambda r: _interval(r["delta_r2"], r.get("delta_low"), r.get("delta_high")), str),
+            _Col("Main predictors", lambda r: _text(r.get("main_predictors")), text=True),
+            _Col("Folds", _folds, str, text=True), _Col("Samples", "n_samples", _int)], scroll=len(table) > 14))
+        parts.append(_caption(
+            "Cross-validated R² (primary model, identical folds) of the season and trend alone, of the main "
+            "predictors alone (the community for community → environment, the environment for environment → "
+            "community) and of both together. <b>ΔR²</b> is what the main predictors add beyond the calendar; its "
+            "95% interval is a bootstrap over the CV groups. An interval above 0 means the community (or the "
+            "environment) predicts more than the season does."))
+    parts.append("<h3>dbRDA: what each driver explains beyond the calendar</h3>")
+    if season is None or season.empty:
+        parts.append(_missing("dbRDA given the season"))
+    else:
+        table = _sorted_stats(ctx, season, "variable")
+        parts.append(_table(table, _test_columns(_profile_metric_cols()
+                                                 + [_Col("Variable", lambda r: variable_label(r["variable"]),
+                                                         text=True)]), scroll=len(table) > 14))
+        parts.append(_caption(
+            "Each environmental variable tested given the seasonal harmonics and trend (partial dbRDA): its R² is "
+            "the community variation it explains beyond the calendar. " + _P_CAPTION + " " + _esc(_schemes(table))))
+    return "".join(parts)
+
+
+def _series_name(row: pd.Series) -> str:
+    station, depth = row.get("station"), row.get("depth_m")
+    if isinstance(station, str) and station and station.lower() != "nan":
+        return f"{station} · {float(depth):g} m" if _finite(depth) else station
+    return _text(row.get("series"))
+
+
+def _lagged_label(variable: str) -> str:
+    """``temperature_c_lag2`` -> "Temperature (°C), lag 2"."""
+    match = re.search(r"_lag(\d+)$", variable)
+    return variable_label(variable[: match.start()]) + f", lag {match.group(1)}" if match else variable_label(variable)
+
+
+def _section_timeseries(ctx: _Context) -> str:
+    names = ("trends", "time_lag", "dbrda_anomalies", "dbrda_lagged")
+    tables = {name: ctx.tables.get(name) for name in names}
+    if all(t is None for t in tables.values()):
+        if not ctx.dated:
+            return f'<p class="missing">{NO_SERIES} ({NO_DATES}), so no trend or time-lag analysis was run.</p>'
+        return _missing("Time-series results (trends, time-lag analysis, anomalies, lags)")
+    if all(t is None or t.empty for t in tables.values()):
+        return (f'<p class="missing">{NO_SERIES}: no trend, time-lag, anomaly or lagged analysis applied (for '
+                "example a cross-sectional data set without sampling dates, or too few visits per series).</p>")
+    parts = []
+    trends = tables["trends"]
+    parts.append("<h3>Trends: seasonal Mann-Kendall test per series</h3>")
+    if trends is None or trends.empty:
+        parts.append(_missing("A trend test"))
+    else:
+        tested = trends[trends["test"].str.lower() == "seasonal mann-kendall"]
+        skipped = trends[trends["test"].str.lower() != "seasonal mann-kendall"]
+        if tested.empty:
+            parts.append('<p class="missing">No series was long enough for a seasonal Mann-Kendall test.</p>')
+        else:
+            rank = {t: i for i, t in enumerate(_targets(ctx, tested["variable"]))}
+            profiles = _profiles_available(ctx, tested["profile"])
+            tested = tested.assign(_p=tested["profile"].map(profiles.index), _v=tested["variable"].map(rank),
+                                   _s=[_series_name(r) for _, r in tested.iterrows()])
+            tested = tested.sort_values(["_p", "_v", "_s"], kind="mergesort")
+            significant = int(sum(_significant(r) for _, r in tested.iterrows()))
+            parts.append(_table(tested, [
+                _Col("Profile", lambda r: _profile_name(r["profile"]), text=True),
+                _Col("Variable", lambda r: variable_label(r["variable"]), text=True),
+                _Col("Series", "_s", str, text=True), _Col("n", "n", _int), _Col("Years", "years", lambda x: _f(x, 1)),
+                _Col("Trend", lambda r: _text(r.get("trend")), text=True), _Col("Kendall τ", "tau", _f),
+                _Col("Sen's slope per year", "sen_slope_per_year", lambda x: _f(x, 3)),
+                _Col("p", "p_value", _p), _Col("p (Holm)", _cell_holm, str), _Col("q (BH)", "q_bh", _p)],
+                scroll=len(tested) > 14))
+            parts.append(_caption(
+                f"{len(tested)} series tested; {significant} with a significant monotonic trend after Holm's "
+                "adjustment within each variable (p_holm ≤ 0.05, marked *). The seasonal Mann-Kendall test compares "
+                "values of the same season across years, so the seasonal cycle itself is not mistaken for a trend; "
+                "Sen's slope is the median change per year in the variable's unit."))
+        if not skipped.empty:
+            reasons = skipped["reason"].map(lambda x: str(x).strip() if isinstance(x, str) and x.strip()
+                                            else "no reason recorded") if "reason" in skipped.columns else \
+                pd.Series("no reason recorded", index=skipped.index)
+            counts = reasons.value_counts()
+            why = "; ".join(f"{reason} ({n})" for reason, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+            parts.append(_caption(f"{len(skipped)} series were not applicable for the test: {_esc(why)}."))
+    time_lag = tables["time_lag"]
+    parts.append("<h3>Time-lag analysis: does the community drift or recur?</h3>")
+    if time_lag is None or time_lag.empty:
+        parts.append(_missing("The time-lag analysis"))
+    else:
+        table = _sorted_stats(ctx, time_lag)
+        parts.append(_table(table, _profile_metric_cols() + [
+            _Col("Slope (dissimilarity per √year)", "slope", lambda x: _f(x, 4)), _Col("R²", "r2", _f),
+            _Col("Pairs", "n_pairs", _int), _Col("Recurrence", "recurrence", lambda x: _f(x, 3)),
+            _Col("p slope", "slope_p_value", _p), _Col("p recurrence", "recurrence_p_value", _p),
+            _Col("p (Holm)", "p_holm", _p), _Col("q (BH)", "q_bh", _p)]))
+        parts.append(_caption(
+            "Community dissimilarity between pairs of samples of the same series against the time between them. "
+            "A positive slope means directional change (the community drifts away from where it was); a positive "
+            "recurrence (dissimilarity at half-year lags minus that at whole-year lags) means it comes back with the "
+            "seasons. p-values from permutations of sampling times; p (Holm) is adjusted within each profile. "
+            + _esc(_schemes(table))))
+    for name, title, text in (
+            ("dbrda_anomalies", "dbRDA on de-seasoned anomalies",
+             "The same marginal tests on anomalies: every series (station × depth) minus its own seasonal "
+             "climatology, so a variable explains the community here only through departures from the usual "
+             "season."),
+            ("dbrda_lagged", "dbRDA with lagged environment",
+             "The environment of the previous visit(s) (lag k = k visits earlier in the same series) tested against "
+             "the present community: a delayed response shows as a lagged variable that explains more than the "
+             "present one.")):
+        table = tables[name]
+        parts.append(f"<h3>{_esc(title)}</h3>")
+        if table is None or table.empty:
+            parts.append(_missing(title))
+            continue
+        extra = ["lag"] if "lag" in table.columns else []
+        table = _sorted_stats(ctx, table.assign(lag=pd.to_numeric(table["lag"], errors="coerce")) if extra else table,
+                              *extra, "variable")
+        columns = _profile_metric_cols() + ([_Col("Lag", "lag", _int)] if extra else []) + [
+            _Col("Variable", lambda r: _lagged_label(r["variable"]), text=True)]
+        parts.append(_table(table, _test_columns(columns), scroll=len(table) > 14))
+        parts.append(_caption(_esc(text) + " " + _P_CAPTION + " " + _esc(_schemes(table))))
+    return "".join(parts)
+
+
+def _paired_comparison(ctx: _Context) -> str:
+    """The shifts stage's paired Delta R2 between profiles (identical folds, bootstrap interval)."""
+    table = ctx.tables.get("profile_comparison")
+    parts = ["<h3>Paired comparison of profiles (ΔR² on identical folds)</h3>"]
+    if table is None:
+        return "".join(parts) + _missing("A paired comparison of profiles")
+    if table.empty:
+        return "".join(parts) + '<p class="missing">No paired comparison was possible (fewer than two profiles ' \
+                                'scored on the same samples).</p>'
+    rank = {t: i for i, t in enumerate(_targets(ctx, table["target"]))}
+    order = {d: i for i, d in enumerate((ENV_FROM_COMMUNITY, COMMUNITY_FROM_ENV))}
+    table = table.assign(_d=table["direction"].map(lambda d: order.get(d, 9)), _t=table["target"].map(rank))
+    table = table.sort_values(["_d", "_t", "profile_a", "profile_b", "transformation", "model"], kind="mergesort")
+
+    def verdict(r: pd.Series) -> str:
+        if not (_finite(r.get("delta_low")) and _finite(r.get("delta_high"))):
+            return "–"
+        if float(r["delta_low"]) > 0:
+            return f"{_profile_name(r['profile_a'])} better"
+        if float(r["delta_high"]) < 0:
+            return f"{_profile_name(r['profile_b'])} better"
+        return "no clear difference"
+
+    parts.append(_table(table, [
+        _Col("Direction", lambda r: "community → environment" if r["direction"] == ENV_FROM_COMMUNITY
+             else "environment → community", text=True),
+        _Col("Target", lambda r: variable_label(r["target"]), text=True),
+        _Col("Profile A", lambda r: _profile_name(r["profile_a"]), text=True),
+        _Col("Profile B", lambda r: _profile_name(r["profile_b"]), text=True),
+        _Col("Model", lambda r: f"{r.get('model', '')}" + (f" · {_metric_name(r['transformation'])}"
+                                                          if r.get("transformation") else ""), text=True),
+        _Col("R² A", "r2_a", _f), _Col("R² B", "r2_b", _f),
+        _Col("ΔR² (A − B) [95% interval]",
+             lambda r: _interval(r["delta_r2"], r.get("delta_low"), r.get("delta_high")), str),
+        _Col("Verdict", verdict, str, text=True),
+        _Col("Samples", "n_samples", _int), _Col("CV groups", "n_groups", _int)], scroll=len(table) > 14))
+    parts.append(_caption("Both profiles are scored with the primary model on the same folds, so the difference "
+                          "in CV R² is paired; the 95% interval is a bootstrap over the CV groups. A profile is "
+                          "called better only when the whole interval lies on its side of 0."))
     return "".join(parts)
 
 
@@ -1790,7 +2377,8 @@ _SECTIONS: dict[str, Callable[[_Context], str]] = {
     "read-accounting": _section_reads, "training": _section_training, "diversity": _section_diversity,
     "ordination": _section_ordination, "otus": _section_otus, "dbrda": _section_dbrda,
     "predictions": _section_predictions, "importances": _section_importances,
-    "comparison": _section_comparison, "provenance": _section_provenance,
+    "season": _section_season, "timeseries": _section_timeseries, "comparison": _section_comparison,
+    "provenance": _section_provenance,
 }
 
 
@@ -1837,10 +2425,12 @@ def write_report(inputs: ReportInputs, out_html: str | os.PathLike, config: Repo
 # loading stage outputs
 
 _TABLE_KEYS = ("read_accounting", "train_log", "dbrda_marginal", "dbrda_forward", "varpart", "cv_metrics",
-               "predictions", "importances", "encoder_quality", "excluded")
+               "predictions", "importances", "encoder_quality", "excluded", "dbrda_conditional", "dbrda_season",
+               "dbrda_anomalies", "dbrda_lagged", "season_baseline", "profile_comparison", "trends", "time_lag")
 _ID_COLUMNS = {c: str for c in ("sample", "cruise", "station", "profile", "transformation", "direction", "target",
                                 "model", "variable", "feature", "fraction", "kind", "label", "representation",
-                                "metric", "group_by", "groups", "item", "reason")}
+                                "metric", "group_by", "groups", "item", "reason", "cv", "folds", "permutation",
+                                "profile_a", "profile_b", "series", "test", "trend", "main_predictors", "stop_reason")}
 
 
 def _read_table(path: str | os.PathLike, *, index: bool = False) -> pd.DataFrame:
@@ -1852,7 +2442,12 @@ def _read_table(path: str | os.PathLike, *, index: bool = False) -> pd.DataFrame
     else:
         try:
             frame = pd.read_csv(path, sep="\t", dtype=_ID_COLUMNS, na_values=["NA", ""], keep_default_na=True)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        except pd.errors.EmptyDataError as err:
+            if index:
+                raise PlanktonlmInputError(InputProblem(file=str(path), message=f"cannot read table: {err}",
+                                                        expected="a tab-separated table with a header")) from err
+            return pd.DataFrame()  # a table with no rows and not even a header: nothing to show
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
             raise PlanktonlmInputError(InputProblem(file=str(path), message=f"cannot read table: {err}",
                                                     expected="a tab-separated table with a header")) from err
         if index:
@@ -1900,7 +2495,10 @@ def load_report_inputs(paths: Mapping[str, Any]) -> ReportInputs:
 
     Keys: ``samples`` (required, TSV, first column sample); tables ``read_accounting``,
     ``train_log``, ``dbrda_marginal``, ``dbrda_forward``, ``varpart``, ``cv_metrics``,
-    ``predictions``, ``importances``, ``encoder_quality``, ``excluded`` (TSV or .parquet); JSON
+    ``predictions``, ``importances``, ``encoder_quality``, ``excluded`` and the shifts stage's
+    ``dbrda_conditional``, ``dbrda_season``, ``dbrda_anomalies``, ``dbrda_lagged``,
+    ``season_baseline``, ``profile_comparison``, ``trends``, ``time_lag`` (TSV or .parquet; any
+    may be absent, as in older result folders, or empty); JSON
     ``model_info`` and ``provenance`` (or dicts); ``profiles`` and ``alpha`` (dict name -> path,
     or a list of paths named by file stem; first column = sample); ``pcoa`` (dict
     "profile/metric" or (profile, metric) -> path of a table indexed by sample, or one long

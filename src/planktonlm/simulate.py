@@ -13,10 +13,15 @@ The simulation has three independent layers, each seeded from its own stream of 
 1. environment (``simulate_environment``): temperature from a seasonal cycle, a station offset
    and a seasonal thermocline; pressure from depth; salinity, oxygen (solubility falls with
    temperature), pH and chlorophyll each with their own structure and noise; ``noise_index`` is
-   pure noise, drawn from a stream nothing else uses.
-2. community (``simulate_community``): each genome has a niche (``NICHES``: thermal optimum and
+   pure noise, drawn from a stream nothing else uses. With ``decoy_phi`` set, ``decoy_index`` is
+   autocorrelated noise (an AR(1) series per station over its sampling dates) that drives nothing.
+2. community (``community_model``):
+   "niches" (``simulate_community``): each genome has a niche (``NICHES``: thermal optimum and
    width, depth preference, pH slope); relative abundance = niche response x log-normal noise,
    normalised per sample. Temperature is the strongest driver (``driver_strengths`` measures it).
+   "ar1" (``simulate_ar1_community``): a null community that nothing in the environment drives
+   but that is autocorrelated in time: per station, each genome's log abundance is an AR(1) walk
+   over the station's sampling dates, plus a fixed per-genome offset per depth layer.
 3. reads (``simulate_read_pairs``): fragments drawn in proportion to abundance x genome length,
    on both strands, never across a contig end or an N run; Illumina-like position-dependent
    substitution errors sampled from the Phred qualities written; adapter read-through for short
@@ -24,6 +29,10 @@ The simulation has three independent layers, each seeded from its own stream of 
 
 Same seed, same files, byte for byte (gzip with mtime 0 and a fixed level). The output folder is
 built beside the target and renamed into place, so a crash never leaves a folder that looks done.
+
+For benchmarks that need hundreds of cruises without reads, ``simulate_tables`` gives the sample
+sheet and multinomial read counts per genome straight from the true abundances (no genome files),
+and ``monthly_design`` builds a monthly design of any number of stations and months.
 """
 
 from __future__ import annotations
@@ -88,6 +97,9 @@ _ERROR_PROB = (10.0 ** (-np.arange(Q_MAX + 1) / 10.0)).astype(np.float32)  # Phr
 
 # Independent random streams (SeedSequence spawn keys): changing one layer never moves another.
 _STREAM_ENV, _STREAM_NOISE_INDEX, _STREAM_NICHE, _STREAM_COMMUNITY, _STREAM_READS = range(1, 6)
+# Added later, with new keys, so that the draws of the streams above never move.
+_STREAM_DECOY, _STREAM_AR1, _STREAM_COUNTS = range(6, 9)
+_AR1_DEPTH_OFFSETS, _AR1_STATION_WALK = range(2)
 _ENV_TIME, _ENV_TEMP, _ENV_PRESSURE, _ENV_SALINITY, _ENV_OXYGEN, _ENV_PH, _ENV_CHL = range(7)
 
 
@@ -143,10 +155,27 @@ class CruiseDesign:
     error_rate_last: float = 0.006  # R1 substitution rate at the 3' end (about Q22)
     r2_error_factor: float = 1.6  # read 2 is worse than read 1
     n_rate: float = 0.0003  # per-base probability of an N call
+    # Community model: "niches" (niche responses to temperature, depth and pH) or "ar1" (a null
+    # community: no environmental driver, an AR(1) walk in time per station and genome, plus a
+    # fixed per-genome offset per depth layer). ar1_* are read only by "ar1".
+    community_model: str = "niches"
+    ar1_phi: float = 0.85  # lag-1 autocorrelation of log abundance per sampling step
+    ar1_sd: float = 1.0  # stationary sd of the walk (log abundance)
+    ar1_depth_sd: float = 1.0  # sd of the fixed per-genome offset of each depth layer (0: layers alike)
+    # None: no decoy. Else samples.tsv gains decoy_index, an AR(1) series per station (this lag-1
+    # autocorrelation per sampling step, sd 1) that drives nothing.
+    decoy_phi: float | None = None
 
     @property
     def n_samples(self) -> int:
         return len(self.stations) * len(self.depths_m) * self.n_dates
+
+
+COMMUNITY_MODELS = ("niches", "ar1")
+# Fields added after the first presets: design.json leaves them out while they hold these
+# defaults, so that the files of a design that does not use them stay byte-identical.
+_LATER_FIELD_DEFAULTS = {"community_model": "niches", "ar1_phi": 0.85, "ar1_sd": 1.0, "ar1_depth_sd": 1.0,
+                         "decoy_phi": None}
 
 
 NORTH_ATLANTIC_STATIONS = (
@@ -202,6 +231,67 @@ PRESETS: dict[str, CruiseDesign] = {
 }
 
 
+def monthly_design(
+    n_stations: int,
+    n_months: int,
+    *,
+    depths: tuple[float, ...] = (5.0, 100.0),
+    community_model: str = "niches",
+    ar1_phi: float = 0.85,
+    decoy_phi: float | None = None,
+    start: str = "2020-01",
+    **fields: object,
+) -> CruiseDesign:
+    """A design sampling ``n_stations`` stations at ``depths`` once a month for ``n_months`` months.
+
+    The stations (ST1 ... STn at 40 W) are spread evenly over the demo transect's latitudes, 28 to
+    43 N; their physical settings are interpolated between the transect's four stations, so four
+    stations are exactly the demo's (one station: the transect's middle, 35.5 N). ``fields`` sets
+    any other CruiseDesign field (name, cruise, genomes, ar1_sd, ar1_depth_sd, ...). The design is
+    validated before it is returned.
+    """
+    if isinstance(n_stations, bool) or not isinstance(n_stations, (int, np.integer)) or n_stations < 0:
+        raise PlanktonlmInputError(InputProblem(file="monthly_design", column="n_stations", value=n_stations,
+                                                message="invalid value", expected="an integer >= 1"))
+    anchors = NORTH_ATLANTIC_TRANSECT
+    anchor_lat = np.array([s.latitude for s in anchors])
+    if n_stations == 1:
+        latitudes = np.array([anchor_lat.mean()])
+    else:
+        latitudes = np.linspace(anchor_lat[0], anchor_lat[-1], n_stations)
+    numeric = [f.name for f in dataclasses.fields(Station) if f.name not in ("name", "latitude", "longitude")]
+    stations = tuple(
+        Station(
+            name=f"ST{i + 1}",
+            latitude=round(float(lat), 4),
+            longitude=anchors[0].longitude,
+            **{key: round(float(np.interp(lat, anchor_lat, [getattr(s, key) for s in anchors])), 4)
+               for key in numeric},
+        )
+        for i, lat in enumerate(latitudes)
+    )
+    settings = {
+        "name": f"monthly_{n_stations}x{n_months}",
+        "cruise": "MONTHLY",
+        "stations": stations,
+        "depths_m": tuple(float(d) for d in depths),
+        "first_month": start,
+        "n_dates": n_months,
+        "months_between": 1,
+        "community_model": community_model,
+        "ar1_phi": ar1_phi,
+        "decoy_phi": decoy_phi,
+    }
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(CruiseDesign)})
+    if unknown:
+        raise PlanktonlmInputError(InputProblem(file="monthly_design", column="fields", value=unknown,
+                                                message="not a CruiseDesign field",
+                                                expected="CruiseDesign field names"))
+    design = CruiseDesign(**{**settings, **fields})
+    validate_design(design)
+    return design
+
+
 def validate_design(design: CruiseDesign) -> None:
     """Refuse a design the simulator cannot honour, naming every problem at once."""
     where = f"cruise design '{design.name}'"
@@ -241,8 +331,22 @@ def validate_design(design: CruiseDesign) -> None:
         value = getattr(design, key)
         if not 0 <= value < 1:
             bad(key, value, "a fraction in [0, 1)")
+    if design.community_model not in COMMUNITY_MODELS:
+        bad("community_model", design.community_model, f"one of {list(COMMUNITY_MODELS)}")
+    if not _is_number(design.ar1_phi) or not 0 <= design.ar1_phi < 1:
+        bad("ar1_phi", design.ar1_phi, "a lag-1 autocorrelation per sampling step in [0, 1)")
+    if not _is_number(design.ar1_sd) or not 0 < design.ar1_sd < np.inf:
+        bad("ar1_sd", design.ar1_sd, "a finite sd of log abundance greater than 0")
+    if not _is_number(design.ar1_depth_sd) or not 0 <= design.ar1_depth_sd < np.inf:
+        bad("ar1_depth_sd", design.ar1_depth_sd, "a finite sd of log abundance, 0 or more")
+    if design.decoy_phi is not None and (not _is_number(design.decoy_phi) or not 0 <= design.decoy_phi < 1):
+        bad("decoy_phi", design.decoy_phi, "None (no decoy) or a lag-1 autocorrelation per sampling step in [0, 1)")
     if problems:
         raise PlanktonlmInputError(problems)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def _is_safe_id(text: str) -> bool:
@@ -313,6 +417,38 @@ ENVIRONMENT_MODEL = {
     "(1 in the mixed layer, DCM ratio below) x lognormal(0, 0.25)",
     "noise_index": "pure noise: N(0, 1) from a random stream nothing else uses; drives nothing",
 }
+DECOY_VARIABLE = "decoy_index"
+
+
+def environment_model(design: CruiseDesign) -> dict[str, str]:
+    """How each column of the design's samples.tsv is made (ENVIRONMENT_MODEL, plus the decoy if any)."""
+    model = dict(ENVIRONMENT_MODEL)
+    if design.decoy_phi is not None:
+        model[DECOY_VARIABLE] = (
+            f"autocorrelated noise: per station an AR(1) series over its sampling dates, x_t = {design.decoy_phi} "
+            f"x_(t-1) + sqrt(1 - {design.decoy_phi}^2) N(0, 1), started from N(0, 1); shared by the station's "
+            "depths; from a random stream nothing else uses; drives nothing"
+        )
+    return model
+
+
+def ar1_series(rng: np.random.Generator, n_steps: int, phi: float, sd: float = 1.0,
+               size: int | tuple[int, ...] = ()) -> np.ndarray:
+    """Stationary AR(1) series, shape (n_steps, *size): x_t = phi x_(t-1) + sqrt(1 - phi^2) sd e_t.
+
+    x_0 is drawn from the stationary distribution N(0, sd^2), so every x_t has sd ``sd`` and
+    corr(x_t, x_(t+k)) = phi^k.
+    """
+    shape = (n_steps,) + ((int(size),) if isinstance(size, (int, np.integer)) else tuple(size))
+    shocks = rng.normal(0.0, 1.0, shape)
+    x = np.empty(shape)
+    if n_steps == 0:
+        return x
+    x[0] = sd * shocks[0]
+    innovation = np.sqrt(1.0 - phi**2) * sd
+    for t in range(1, n_steps):
+        x[t] = phi * x[t - 1] + innovation * shocks[t]
+    return x
 
 
 def simulate_environment(design: CruiseDesign, seed: int) -> pd.DataFrame:
@@ -362,6 +498,15 @@ def simulate_environment(design: CruiseDesign, seed: int) -> pd.DataFrame:
 
     noise_index = _rng(seed, _STREAM_NOISE_INDEX).normal(0, 1, n)
 
+    extra = {}
+    if design.decoy_phi is not None:
+        # Events run station, depth, date: row r is station r // (depths x dates), date r % dates.
+        per_station = len(design.depths_m) * design.n_dates
+        rows = np.arange(n)
+        decoy = np.stack([ar1_series(_rng(seed, _STREAM_DECOY, i), design.n_dates, design.decoy_phi)
+                          for i in range(len(design.stations))])
+        extra[DECOY_VARIABLE] = np.round(decoy[rows // per_station, rows % design.n_dates], 3)
+
     return pd.DataFrame(
         {
             "sample": _sample_ids(events),
@@ -378,6 +523,7 @@ def simulate_environment(design: CruiseDesign, seed: int) -> pd.DataFrame:
             "oxygen_umol_kg": np.round(oxygen, 1),
             "chlorophyll_mg_m3": np.round(chlorophyll, 3),
             "noise_index": np.round(noise_index, 3),
+            **extra,
         }
     )
 
@@ -525,14 +671,144 @@ def driver_strengths(env: pd.DataFrame, niches: list[Niche], seed: int, noise_sd
         "oxygen_umol_kg": ("none", "no effect; follows temperature (solubility) and depth"),
         "chlorophyll_mg_m3": ("none", "no effect; follows season and depth"),
         "noise_index": ("noise", "pure noise, independent of everything"),
+        DECOY_VARIABLE: _DECOY_NOTE,
     }
+    return _driver_table(strength, notes, _truth_variables(env))
+
+
+_DECOY_NOTE = ("noise", "autocorrelated noise (AR(1) per station over its sampling dates), independent of everything")
+
+
+def _truth_variables(env: pd.DataFrame) -> tuple[str, ...]:
+    """The samples.tsv variables drivers.tsv describes: ENV_VARIABLES, plus the decoy where there is one."""
+    return ENV_VARIABLES + ((DECOY_VARIABLE,) if DECOY_VARIABLE in env.columns else ())
+
+
+def _driver_table(strength: dict[str, float], notes: dict[str, tuple[str, str]],
+                  variables: tuple[str, ...]) -> pd.DataFrame:
     rows = [
         {"variable": v, "role": notes[v][0], "strength": round(strength.get(v, 0.0), 4), "response": notes[v][1]}
-        for v in ENV_VARIABLES
+        for v in variables
     ]
     table = pd.DataFrame(rows).sort_values("strength", ascending=False, kind="stable").reset_index(drop=True)
     table.insert(3, "rank", np.where(table["strength"] > 0, np.arange(1, len(table) + 1), 0))
     return table
+
+
+def simulate_ar1_community(env: pd.DataFrame, genomes: list[str] | tuple[str, ...], seed: int, phi: float = 0.85,
+                           sd: float = 1.0, depth_sd: float = 1.0) -> pd.DataFrame:
+    """A null community (samples x genomes, rows sum to 1) that no column of ``env`` drives.
+
+    Per station, each genome's log abundance follows a stationary AR(1) walk over the station's
+    sampling dates in time order (``ar1_series``: lag-1 autocorrelation ``phi`` per sampling step,
+    sd ``sd``); every depth of a station shares the station's walk, plus a fixed offset per depth
+    layer and genome (N(0, ``depth_sd``), drawn once, the same at every station). Only the
+    station, depth_m and datetime columns of ``env`` are read, as labels: they say which walk,
+    which layer and which step a sample is. A station's sampling dates are the distinct UTC days
+    of its casts.
+    """
+    names = list(genomes)
+    station = env["station"].astype(str).to_numpy()
+    layers, layer_of_row = np.unique(env["depth_m"].to_numpy(float), return_inverse=True)
+    day = pd.to_datetime(env["datetime"], utc=True).dt.floor("D").to_numpy()
+    offsets = _rng(seed, _STREAM_AR1, _AR1_DEPTH_OFFSETS).normal(0.0, depth_sd, (len(layers), len(names)))
+    log_abundance = offsets[layer_of_row]
+    for i, name in enumerate(pd.unique(station)):  # stations in order of first appearance
+        rows = np.flatnonzero(station == name)
+        dates, step = np.unique(day[rows], return_inverse=True)
+        walk = ar1_series(_rng(seed, _STREAM_AR1, _AR1_STATION_WALK, i), len(dates), phi, sd, len(names))
+        log_abundance[rows] += walk[step]
+    weights = np.exp(log_abundance - log_abundance.max(axis=1, keepdims=True))
+    abundance = weights / weights.sum(axis=1, keepdims=True)
+    return pd.DataFrame(abundance, index=pd.Index(env["sample"], name="sample"), columns=names)
+
+
+def null_driver_strengths(env: pd.DataFrame) -> pd.DataFrame:
+    """drivers.tsv of a community no variable drives (community_model "ar1"): every strength is 0."""
+    layer = "no effect; each depth layer carries a fixed per-genome offset (a layer label, not a response to depth)"
+    notes = {
+        "temperature_c": ("none", "no effect (community_model ar1: nothing in the environment drives the community)"),
+        "depth_m": ("none", layer),
+        "ph": ("none", "no effect"),
+        "pressure_dbar": ("none", "no effect; follows depth_m"),
+        "salinity_psu": ("none", "no effect; correlated with season and depth"),
+        "oxygen_umol_kg": ("none", "no effect; follows temperature (solubility) and depth"),
+        "chlorophyll_mg_m3": ("none", "no effect; follows season and depth"),
+        "noise_index": ("noise", "pure noise, independent of everything"),
+        DECOY_VARIABLE: _DECOY_NOTE,
+    }
+    return _driver_table({}, notes, _truth_variables(env))
+
+
+def design_genomes(design: CruiseDesign) -> list[str]:
+    """The design's genome names without reading any file: its list, else every genome of NICHES.
+
+    sorted(NICHES) is also what the bundled folder resources/genomes gives simulate_cruise.
+    """
+    return list(design.genomes) if design.genomes is not None else sorted(NICHES)
+
+
+def simulate_design_community(design: CruiseDesign, env: pd.DataFrame, niches: list[Niche],
+                              seed: int) -> pd.DataFrame:
+    """True relative abundance under the design's community_model (niches: ``simulate_community``)."""
+    if design.community_model == "ar1":
+        return simulate_ar1_community(env, [n.genome for n in niches], seed, design.ar1_phi, design.ar1_sd,
+                                      design.ar1_depth_sd)
+    return simulate_community(env, niches, seed, design.community_noise_sd)
+
+
+def design_driver_strengths(design: CruiseDesign, env: pd.DataFrame, niches: list[Niche], seed: int) -> pd.DataFrame:
+    """drivers.tsv under the design's community_model: "ar1" says that no variable drives the community."""
+    if design.community_model == "ar1":
+        return null_driver_strengths(env)
+    return driver_strengths(env, niches, seed, design.community_noise_sd)
+
+
+def community_model_text(design: CruiseDesign) -> str:
+    """design.json's one-line account of how the community was made."""
+    if design.community_model == "ar1":
+        return (
+            "null community, no environmental driver: per station, log abundance of each genome = AR(1) walk "
+            f"over the station's sampling dates (x_t = {design.ar1_phi} x_(t-1) + sqrt(1 - {design.ar1_phi}^2) "
+            f"{design.ar1_sd} N(0, 1), started from N(0, {design.ar1_sd}^2)), shared by the station's depths, "
+            f"+ a fixed per-genome offset per depth layer (N(0, {design.ar1_depth_sd}), the same at every "
+            "station); normalised per sample. No samples.tsv variable drives the community (drivers.tsv); "
+            "niches.tsv is not used"
+        )
+    return ("abundance = base_weight x exp(temperature term + depth term + pH term) x "
+            f"lognormal(0, {design.community_noise_sd}), normalised per sample (see niches.tsv)")
+
+
+def simulate_abundance(design: CruiseDesign, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples, true relative abundance) of a design, without genome files or reads.
+
+    samples: samples.tsv indexed by sample (cruise, station, datetime as an ISO 8601 UTC string,
+    latitude, longitude, depth_m, every environmental column). abundance: samples x genomes
+    (``design_genomes``), rows sum to 1; the same table simulate_cruise writes to
+    truth/abundance.tsv for the same genomes.
+    """
+    env = simulate_environment(design, seed)
+    niches = resolve_niches(design_genomes(design), seed)
+    abundance = simulate_design_community(design, env, niches, seed)
+    return env.set_index("sample"), abundance
+
+
+def simulate_tables(design: CruiseDesign, seed: int, reads_per_sample: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples, counts) of a design without genome files or reads: fast enough for many cruises.
+
+    samples: as ``simulate_abundance``. counts: samples x genomes (int64), a multinomial draw of
+    ``reads_per_sample`` reads per sample from the true relative abundance of genome copies (not
+    weighted by genome length, which would need the genomes). Same design and seed, same tables.
+    """
+    if isinstance(reads_per_sample, bool) or not isinstance(reads_per_sample, (int, np.integer)) \
+            or reads_per_sample < 1:
+        raise PlanktonlmInputError(InputProblem(file="simulate_tables", column="reads_per_sample",
+                                                value=reads_per_sample, message="invalid value",
+                                                expected="an integer >= 1"))
+    samples, abundance = simulate_abundance(design, seed)
+    p = abundance.to_numpy(float)
+    counts = _rng(seed, _STREAM_COUNTS).multinomial(int(reads_per_sample), p / p.sum(axis=1, keepdims=True))
+    return samples, pd.DataFrame(counts.astype(np.int64), index=abundance.index, columns=abundance.columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -891,15 +1167,14 @@ def _design_record(design: CruiseDesign, seed: int, genomes: list[Genome], env_m
         "preset": design.name,
         "seed": seed,
         "planktonlm_version": __version__,
-        "design": dataclasses.asdict(design),
+        "design": _design_fields(design),
         "genomes": [
             {"name": g.name, "file": g.file, "organism": g.organism, "length_bp": g.length_bp,
              "contigs": len(g.contig_names)}
             for g in genomes
         ],
         "environment_model": env_model,
-        "community_model": "abundance = base_weight x exp(temperature term + depth term + pH term) x "
-        f"lognormal(0, {design.community_noise_sd}), normalised per sample (see niches.tsv)",
+        "community_model": community_model_text(design),
         "read_model": {
             "fragments": "genome drawn with probability abundance x genome length; start uniform; never across "
             "a contig end or an N run; both strands equally likely",
@@ -917,6 +1192,15 @@ def _design_record(design: CruiseDesign, seed: int, genomes: list[Genome], env_m
         "truth_files": TRUTH_FILES,
         "note": "The workflow must never read this folder: it is the answer key.",
     }
+
+
+def _design_fields(design: CruiseDesign) -> dict:
+    """dataclasses.asdict(design), less the later fields that hold their defaults (see _LATER_FIELD_DEFAULTS)."""
+    fields = dataclasses.asdict(design)
+    for key, default in _LATER_FIELD_DEFAULTS.items():
+        if fields[key] == default and type(fields[key]) is type(default):
+            del fields[key]
+    return fields
 
 
 def _sha256(path: Path) -> str:
@@ -973,8 +1257,8 @@ def simulate_cruise(preset: CruiseDesign, outdir: Path, seed: int, genomes_dir: 
         ])
     env = simulate_environment(preset, seed)
     niches = resolve_niches(genome_set.names, seed)
-    abundance = simulate_community(env, niches, seed, preset.community_noise_sd)
-    drivers = driver_strengths(env, niches, seed, preset.community_noise_sd)
+    abundance = simulate_design_community(preset, env, niches, seed)
+    drivers = design_driver_strengths(preset, env, niches, seed)
     logger.info("simulate %s: %d samples x %d read pairs of 2x%d bp from %d genomes (%.1f s to load)",
                 preset.name, len(env), preset.reads_per_sample, preset.read_length, len(genomes),
                 time.perf_counter() - clock)
@@ -1092,11 +1376,13 @@ def _write_cruise(
     _write_tsv(abundance, truth / "abundance.tsv", float_format="%.6g")
     _write_tsv(pd.DataFrame(counts, index=abundance.index, columns=genome_set.names), truth / "read_counts.tsv")
     niche_table = pd.DataFrame([dataclasses.asdict(n) for n in niches])
+    if design.community_model != "niches":
+        niche_table["note"] = f"not used: community_model {design.community_model} (no environmental driver)"
     niche_table.insert(1, "organism", [g.organism for g in genomes])
     niche_table.insert(2, "length_bp", [g.length_bp for g in genomes])
     _write_tsv(niche_table, truth / "niches.tsv", index=False)
     _write_tsv(drivers, truth / "drivers.tsv", index=False)
-    record = _design_record(design, seed, genomes, ENVIRONMENT_MODEL)
+    record = _design_record(design, seed, genomes, environment_model(design))
     (truth / "design.json").write_text(json.dumps(record, indent=2) + "\n")
 
     manifest = sorted(p for p in tmp.rglob("*") if p.is_file())
@@ -1136,7 +1422,11 @@ def simulate_cruise_cli(args: argparse.Namespace) -> None:
         overrides["reads_per_sample"] = args.reads_per_sample
     if args.read_length is not None:
         overrides["read_length"] = args.read_length
+    for field_name in ("community_model", "ar1_phi", "decoy_phi"):
+        if getattr(args, field_name, None) is not None:
+            overrides[field_name] = getattr(args, field_name)
     design = dataclasses.replace(design, **overrides)
+    validate_design(design)
     genomes_dir = Path(args.genomes) if args.genomes else DEFAULT_GENOMES_DIR
     started = time.perf_counter()
     outdir = simulate_cruise(design, Path(args.outdir), args.seed, genomes_dir)

@@ -11,22 +11,8 @@ from scipy.spatial.distance import braycurtis, pdist, squareform
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from planktonlm.ecology import (
-    METRICS,
-    PCoA,
-    EcologyConfig,
-    aitchison,
-    alpha_diversity,
-    beta_diversity,
-    bray_curtis,
-    clr,
-    distance_decay_time,
-    hellinger,
-    hellinger_distance,
-    rarefy,
-    relative,
-    turnover_consecutive,
-)
+from planktonlm.ecology import EcologyConfig, alpha_diversity, distance_decay_time, rarefy, turnover_consecutive
+from planktonlm.stats.transforms import community_distance
 from planktonlm.errors import PlanktonlmInputError
 
 
@@ -108,122 +94,6 @@ def test_alpha_diversity_is_computed_after_rarefaction():
 
 
 # --------------------------------------------------------------------------------------------
-# transformations and distances
-
-
-def test_relative_and_hellinger():
-    counts = count_table(seed=3)
-    rel = relative(counts)
-    assert np.allclose(rel.sum(axis=1), 1.0)
-    assert np.allclose(hellinger(counts) ** 2, rel)
-    with pytest.raises(PlanktonlmInputError, match="no count"):
-        relative(pd.DataFrame([[1, 2], [0, 0]], index=["a", "zero"]))
-
-
-def test_clr_rows_sum_to_zero_and_use_the_pseudocount():
-    counts = count_table(seed=4)
-    transformed = clr(counts)
-    assert np.allclose(transformed.sum(axis=1), 0.0, atol=1e-12)
-    logs = np.log(counts.to_numpy() + 0.5)
-    assert np.allclose(transformed.to_numpy(), logs - logs.mean(axis=1, keepdims=True))
-    first = np.log(counts.iloc[0].to_numpy() + 1.0)
-    assert np.allclose(clr(counts, pseudocount=1.0).iloc[0], first - first.mean())
-
-
-def test_bray_curtis_matches_scipy():
-    counts = count_table(seed=5)
-    raw = bray_curtis(counts, relative_abundance=False)
-    proportions = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
-    rel = bray_curtis(counts)
-    for i in range(len(counts)):
-        for j in range(len(counts)):
-            assert raw.iloc[i, j] == pytest.approx(braycurtis(counts.iloc[i], counts.iloc[j]), abs=1e-15)
-            assert rel.iloc[i, j] == pytest.approx(braycurtis(proportions[i], proportions[j]), abs=1e-15)
-    assert raw.index.equals(counts.index) and raw.columns.equals(counts.index)
-
-
-def test_hellinger_and_aitchison_distances():
-    counts = pd.DataFrame([[4, 0], [0, 9], [1, 1]], index=["a", "b", "c"])
-    h = hellinger_distance(counts)
-    assert h.loc["a", "b"] == pytest.approx(math.sqrt(2))  # disjoint communities: the maximum
-    assert h.loc["a", "c"] == pytest.approx(math.sqrt((1 - math.sqrt(0.5)) ** 2 + 0.5))
-    a = aitchison(counts)
-    expected = squareform(pdist(clr(counts).to_numpy()))
-    assert np.allclose(a.to_numpy(), expected)
-
-
-@pytest.mark.parametrize("metric", METRICS)
-def test_beta_diversity_gives_a_distance_matrix(metric):
-    counts = count_table(seed=6)
-    d = beta_diversity(counts, metric)
-    assert d.shape == (6, 6) and d.index.equals(counts.index)
-    assert np.array_equal(d.to_numpy(), d.to_numpy().T)
-    assert (np.diag(d.to_numpy()) == 0).all() and (d.to_numpy()[~np.eye(6, dtype=bool)] > 0).all()
-
-
-def test_beta_diversity_refuses_unknown_metric_and_empty_samples():
-    with pytest.raises(ValueError, match="unknown metric"):
-        beta_diversity(count_table(), "jaccard")
-    with pytest.raises(PlanktonlmInputError, match="with no count"):
-        beta_diversity(pd.DataFrame([[1, 2], [0, 0]], index=["a", "zero"]), "aitchison")
-
-
-# --------------------------------------------------------------------------------------------
-# PCoA
-
-
-def test_pcoa_recovers_euclidean_configuration():
-    rng = np.random.default_rng(8)
-    points = rng.normal(size=(12, 3)) * [5.0, 2.0, 0.5]
-    index = pd.Index([f"s{i}" for i in range(12)])
-    D = pd.DataFrame(squareform(pdist(points)), index=index, columns=index)
-    pcoa = PCoA().fit(D)
-    assert pcoa.n_components_ == 3
-    assert np.allclose(squareform(pdist(pcoa.coordinates_.to_numpy())), D.to_numpy(), atol=1e-10)
-    assert np.allclose(pcoa.explained_variance_ratio_, PCA().fit(points).explained_variance_ratio_)
-    assert pcoa.negative_eigenvalue_share_ == 0.0
-    assert (pcoa.eigenvalues_[3:] == 0).all()
-    assert pcoa.coordinates_.index.equals(index) and pcoa.coordinates_.columns.tolist() == ["PCo1", "PCo2", "PCo3"]
-    # sign convention: on every axis the entry of largest magnitude is positive
-    coords = pcoa.coordinates_.to_numpy()
-    assert (coords[np.argmax(np.abs(coords), axis=0), np.arange(3)] > 0).all()
-    again = PCoA().fit(D)
-    assert again.coordinates_.to_numpy().tobytes() == coords.tobytes()
-    assert PCoA(n_components=2).fit_transform(D).shape == (12, 2)
-
-
-def test_pcoa_sign_convention_survives_mirroring():
-    rng = np.random.default_rng(9)
-    points = rng.normal(size=(8, 2)) * [3.0, 1.0]
-    a = PCoA().fit(squareform(pdist(points))).coordinates_.to_numpy()
-    b = PCoA().fit(squareform(pdist(-points))).coordinates_.to_numpy()
-    assert np.allclose(a, b, atol=1e-12)
-
-
-@pytest.mark.parametrize("correction", ["lingoes", "cailliez"])
-def test_pcoa_reports_and_corrects_negative_eigenvalues(correction):
-    rng = np.random.default_rng(10)
-    D = squareform(rng.uniform(0.1, 1.0, size=15 * 14 // 2))  # not Euclidean
-    plain = PCoA().fit(D)
-    assert 0 < plain.negative_eigenvalue_share_ < 1
-    assert (plain.eigenvalues_ < 0).any()
-    corrected = PCoA(correction=correction).fit(D)
-    assert corrected.correction_constant_ > 0
-    assert corrected.negative_eigenvalue_share_ == 0.0
-    assert (corrected.eigenvalues_ >= 0).all()
-    assert corrected.explained_variance_ratio_.sum() == pytest.approx(1.0)
-
-
-def test_pcoa_contract_and_input_checks():
-    pcoa = PCoA(n_components=3, correction="lingoes")
-    assert clone(pcoa).get_params() == {"n_components": 3, "correction": "lingoes"}
-    with pytest.raises(ValueError, match="symmetric"):
-        PCoA().fit(np.array([[0.0, 1.0], [2.0, 0.0]]))
-    with pytest.raises(ValueError, match="correction"):
-        PCoA(correction="magic").fit(np.zeros((2, 2)))
-
-
-# --------------------------------------------------------------------------------------------
 # temporal turnover
 
 
@@ -249,7 +119,7 @@ def drifting_series(seed: int = 11):
 
 def test_turnover_consecutive_follows_each_series_in_time():
     counts, meta = drifting_series()
-    dist = beta_diversity(counts, "braycurtis")
+    dist = community_distance(counts, "braycurtis")
     table = turnover_consecutive(dist, meta)
     assert len(table) == 18  # 9 steps in each of two series; the lone sample has no pair
     assert (table["days"] == 30).all()
@@ -263,7 +133,7 @@ def test_turnover_consecutive_follows_each_series_in_time():
 
 def test_distance_decay_increases_with_lag_under_steady_drift():
     counts, meta = drifting_series()
-    decay = distance_decay_time(beta_diversity(counts, "braycurtis"), meta)
+    decay = distance_decay_time(community_distance(counts, "braycurtis"), meta)
     assert decay.n_pairs == 2 * 45
     assert decay.slope_per_year > 0 and decay.spearman_rho > 0.9
     by_lag = decay.pairs[decay.pairs["station"] == "A"].groupby("lag_days")["dissimilarity"].mean()
@@ -274,13 +144,13 @@ def test_distance_decay_has_no_trend_without_drift():
     counts, meta = drifting_series()
     rng = np.random.default_rng(0)
     noise = pd.DataFrame(rng.poisson(50, size=counts.shape), index=counts.index)
-    decay = distance_decay_time(beta_diversity(noise, "braycurtis"), meta)
+    decay = distance_decay_time(community_distance(noise, "braycurtis"), meta)
     assert abs(decay.spearman_rho) < 0.5
 
 
 def test_turnover_reports_bad_metadata():
     counts, meta = drifting_series()
-    dist = beta_diversity(counts, "hellinger")
+    dist = community_distance(counts, "hellinger")
     broken = meta.copy()
     broken.loc[broken["sample"] == "A03", "datetime"] = "2021-13-45"
     broken = broken[broken["sample"] != "B02"]

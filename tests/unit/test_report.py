@@ -17,6 +17,7 @@ import pytest
 
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.report import (
+    NO_SERIES,
     SECTION_IDS,
     ReportConfig,
     ReportInputs,
@@ -33,9 +34,14 @@ ENV = ["temperature_c", "ph", "oxygen_umol_kg"]
 # Small, coarse figures for the tests that check text, not pictures (rendering dominates test time).
 COMPACT = ReportConfig(dpi=30, n_top_otus=2, n_top_features=3, max_ordinations=1, max_otu_profiles=1)
 LOO_R2 = 0.987  # leave-one-sample-out score, optimistic: shown in the full tables only
-TEMP_R2_MEAN, TEMP_R2_SD = 0.8234, 0.0471  # embedding, hellinger, ridge: the best combination
-KMER_TEMP_R2 = 0.7512
+TEMP_R2_MEAN, TEMP_R2_SD = 0.8234, 0.0471  # embedding, hellinger, ridge: the primary combination
+SENS_TEMP_R2 = 0.9671  # embedding, clr, rf: a sensitivity analysis that scores higher, never the headline
+KMER_TEMP_R2 = 0.7512  # k-mer baseline, primary combination
 DBRDA_TEMP_R2 = 0.3812
+SEASON_TEMP_R2 = 0.1234  # temperature given the seasonal harmonics and trend
+SCHEME = "cyclic shifts within station x depth series (mirrored)"
+FOLDS = "station (3 folds of 10-10 samples)"
+SEN_SLOPE = 0.0321
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,17 +87,30 @@ def synthetic_inputs(seed: int = 0) -> ReportInputs:
         explained[(name, "braycurtis")] = list(s[:3] ** 2 / (s ** 2).sum())
 
     marginal, forward, varpart, cv, preds, imps = [], [], [], [], [], []
+    conditional, season, anomalies, lagged, baseline, trends, time_lag = [], [], [], [], [], [], []
     for profile, scale in (("embedding", 1.0), ("kmer", 0.8)):
         for transformation in ("braycurtis", "hellinger"):
             for k, variable in enumerate(ENV):
                 r2 = DBRDA_TEMP_R2 if (variable == "temperature_c" and profile == "embedding"
                                        and transformation == "braycurtis") else round(scale * 0.3 / (k + 1), 4)
-                marginal.append(dict(profile=profile, transformation=transformation, variable=variable, r2=r2,
-                                     r2_adj=r2 - 0.02, F=10 * r2, df_num=1, df_den=28, p_value=0.001 * (k + 1),
-                                     n_samples=30))
+                test = dict(profile=profile, transformation=transformation, variable=variable, r2=r2,
+                            r2_adj=r2 - 0.02, F=10 * r2, df_num=1, df_den=28, p_value=0.001 * (k + 1), p_min=0.001,
+                            testable=True, n_samples=30, n_dropped=0, permutation=SCHEME, n_permutations=999,
+                            p_holm=(0.003, 0.004, 0.004)[k], q_bh=0.003)
+                marginal.append(test)
+                conditional.append({**test, "r2": round(r2 / 2, 4), "p_value": 0.01 * (k + 1),
+                                    "p_holm": min(1.0, 0.03 * (k + 1))})
+                season_r2 = SEASON_TEMP_R2 if (variable == "temperature_c" and profile == "embedding"
+                                               and transformation == "braycurtis") else 0.02
+                season.append({**test, "r2": season_r2, "r2_adj": season_r2 - 0.01, "p_value": 0.004 * (k + 1),
+                               "p_holm": 0.012 if k == 0 else 0.2})
+                anomalies.append({**test, "r2": 0.05, "p_value": 0.04, "p_holm": 0.12})
+                lagged.append({**test, "variable": f"{variable}_lag1", "lag": 1, "r2": 0.06, "p_value": 0.03,
+                               "p_holm": 0.09})
             # as shifts writes it: the global model as step 0, then the steps, the last one not kept
             forward.append(dict(profile=profile, transformation=transformation, step=0, variable="<all>", r2=0.7,
-                                r2_adj=0.6, F=6.0, p_value=0.001, selected=True, stop_reason=""))
+                                r2_adj=0.6, F=6.0, p_value=0.001, p_min=0.001, selected=True, stop_reason="",
+                                permutation=SCHEME, n_permutations=999))
             for step, variable in enumerate(["temperature_c", "oxygen_umol_kg"], start=1):
                 forward.append(dict(profile=profile, transformation=transformation, step=step, variable=variable,
                                     r2=0.3 * step, r2_adj=0.28 * step, F=5.0, p_value=0.001, selected=True,
@@ -104,20 +123,39 @@ def synthetic_inputs(seed: int = 0) -> ReportInputs:
                                           ("residual", "residual", 0.56), ("all", "all", 0.44)):
                 varpart.append(dict(profile=profile, transformation=transformation, fraction=fraction, kind=kind,
                                     groups=fraction, r2=value, r2_adj=value,
-                                    p_value=0.002 if kind == "unique" else np.nan))
+                                    p_value=0.002 if kind == "unique" else np.nan, p_min=0.001,
+                                    permutation=SCHEME, n_permutations=999,
+                                    p_holm=0.006 if kind == "unique" else np.nan,
+                                    q_bh=0.004 if kind == "unique" else np.nan))
+            time_lag.append(dict(profile=profile, transformation=transformation, slope=0.0123, intercept=0.3, r2=0.21,
+                                 n_pairs=60, recurrence=0.045, n_year_pairs=12, n_half_year_pairs=10,
+                                 slope_p_value=0.002, recurrence_p_value=0.3, permutation=SCHEME, n_permutations=999,
+                                 p_holm=0.004, q_bh=0.004))
         for transformation in ("hellinger", "clr"):
             for model in ("ridge", "rf"):
                 for target in ENV:
-                    if profile == "embedding" and transformation == "hellinger" and model == "ridge":
+                    primary = transformation == "hellinger" and model == "ridge"
+                    if profile == "embedding" and primary:
                         mean, sd = (TEMP_R2_MEAN, TEMP_R2_SD) if target == "temperature_c" else (0.5, 0.1)
-                    elif profile == "kmer" and target == "temperature_c" and transformation == "clr" and model == "rf":
+                    elif profile == "embedding" and target == "temperature_c" and transformation == "clr" \
+                            and model == "rf":
+                        mean, sd = SENS_TEMP_R2, 0.02
+                    elif profile == "kmer" and target == "temperature_c" and primary:
                         mean, sd = KMER_TEMP_R2, 0.06
                     else:
                         mean, sd = round(0.3 * scale, 3), 0.1
                     cv.append(dict(profile=profile, transformation=transformation, direction="community_to_env",
-                                   target=target, model=model, r2_mean=mean, r2_sd=sd, r2_min=mean - 0.1,
-                                   r2_max=mean + 0.1, n_repeats=3, n_splits=3, n_samples=30, group_by="station",
-                                   p_perm=0.01, n_permutations=99))
+                                   target=target, model=model, primary=primary, r2_mean=mean, r2_sd=sd,
+                                   r2_min=mean - 0.1, r2_max=mean + 0.1, n_repeats=3, n_splits=3, n_samples=30,
+                                   group_by="station", folds=FOLDS, p_perm=0.01 if primary else np.nan,
+                                   n_permutations=99 if primary else 0, permutation=SCHEME if primary else "",
+                                   p_holm=0.03 if primary else np.nan, q_bh=0.02 if primary else np.nan))
+                    if primary:
+                        baseline.append(dict(profile=profile, transformation=transformation,
+                                             direction="community_to_env", target=target, model=model, cv="grouped",
+                                             folds=FOLDS, r2_season=0.6, r2_main=mean, r2_both=0.85, delta_r2=0.25,
+                                             delta_low=0.1, delta_high=0.4, main_predictors=f"{profile} OTUs",
+                                             n_samples=30))
                     for repeat in range(2):
                         observed = samples[target]
                         noise = rng.normal(0, observed.std() * (1 - mean) + 1e-3, len(observed))
@@ -132,12 +170,28 @@ def synthetic_inputs(seed: int = 0) -> ReportInputs:
                         imps.append(dict(profile=profile, transformation=transformation, direction="community_to_env",
                                          target=target, model=model, rank=rank, feature=feature,
                                          importance_mean=round(0.2 / rank, 4), importance_sd=0.01))
-        cv.append(dict(profile=profile, transformation="hellinger", direction="env_to_community", target="pcoa1",
-                       model="ridge", r2_mean=0.61, r2_sd=0.05, r2_min=0.5, r2_max=0.7, n_repeats=3, n_splits=3,
-                       n_samples=30, group_by="station", p_perm=0.01, n_permutations=99))
+        cv.append(dict(profile=profile, transformation="environment", direction="env_to_community", target="pcoa1",
+                       model="ridge", primary=True, r2_mean=0.61, r2_sd=0.05, r2_min=0.5, r2_max=0.7, n_repeats=3,
+                       n_splits=3, n_samples=30, group_by="station", folds=FOLDS, p_perm=0.01, n_permutations=99,
+                       permutation=SCHEME, p_holm=0.01, q_bh=0.01))
+        baseline.append(dict(profile=profile, transformation="environment", direction="env_to_community",
+                             target="pcoa1", model="ridge", cv="grouped", folds=FOLDS, r2_season=0.55, r2_main=0.61,
+                             r2_both=0.63, delta_r2=0.08, delta_low=-0.02, delta_high=0.17,
+                             main_predictors=", ".join(ENV), n_samples=30))
+        for station, depth, variable, n in (("ST01", 5.0, "temperature_c", 24), ("ST02", 5.0, "temperature_c", 24),
+                                            ("ST01", 5.0, "ph", 24), ("ST03", 50.0, "temperature_c", 5)):
+            tested = n >= 24
+            trends.append(dict(profile=profile, series=f"{station}_{depth:g}", station=station, depth_m=depth,
+                               variable=variable, n=n, period=12, years=2.0 if tested else 0.4,
+                               test="seasonal Mann-Kendall" if tested else "not applicable",
+                               trend="increasing" if tested else None, tau=0.41 if tested else np.nan,
+                               s=40 if tested else np.nan, p_value=0.004 if tested else np.nan,
+                               sen_slope_per_year=SEN_SLOPE if tested else np.nan, intercept=14.0 if tested else np.nan,
+                               reason="" if tested else "shorter than two years", p_holm=0.008 if tested else np.nan,
+                               q_bh=0.008 if tested else np.nan))
         for rank, feature in enumerate(ENV, start=1):
-            imps.append(dict(profile=profile, transformation="hellinger", direction="env_to_community", target="pcoa1",
-                             model="ridge", rank=rank, feature=feature, importance_mean=0.3 / rank,
+            imps.append(dict(profile=profile, transformation="environment", direction="env_to_community",
+                             target="pcoa1", model="ridge", rank=rank, feature=feature, importance_mean=0.3 / rank,
                              importance_sd=0.02))
     steps = np.arange(0, 400, 10)
     loss = 4.0 * np.exp(-steps / 150) + 1.2
@@ -153,13 +207,25 @@ def synthetic_inputs(seed: int = 0) -> ReportInputs:
                                "mean_length_qc": 141.5})
     # Shifts scores each model under several CV schemes (column cv); views must use grouped CV.
     cv = pd.DataFrame(cv).assign(cv="grouped")
-    cv = pd.concat([cv, cv.assign(cv="loo", r2_mean=LOO_R2, r2_sd=0.001)], ignore_index=True)
+    cv = pd.concat([cv, cv.assign(cv="loo", r2_mean=LOO_R2, r2_sd=0.001, folds="30 folds of 1 sample")],
+                   ignore_index=True)
+    comparison = pd.DataFrame([dict(direction="community_to_env", target=t, transformation="hellinger", model="ridge",
+                                    cv="grouped", profile_a="embedding", profile_b="kmer",
+                                    r2_a=TEMP_R2_MEAN if t == "temperature_c" else 0.5,
+                                    r2_b=KMER_TEMP_R2 if t == "temperature_c" else 0.24,
+                                    delta_r2=round(TEMP_R2_MEAN - KMER_TEMP_R2, 4) if t == "temperature_c" else 0.26,
+                                    delta_low=0.012 if t == "temperature_c" else -0.05, delta_high=0.131,
+                                    n_samples=30, n_groups=3) for t in ENV])
     return ReportInputs(
         samples=samples, env_columns=ENV, read_accounting=accounting, train_log=train_log,
         model_info={"reused": False, "checkpoint": None, "n_parameters": 812345, "sha256": "ab" * 32},
         profiles=profiles, alpha=alpha, pcoa=pcoa, pcoa_explained=explained,
         dbrda_marginal=pd.DataFrame(marginal), dbrda_forward=pd.DataFrame(forward), varpart=pd.DataFrame(varpart),
         cv_metrics=cv, predictions=pd.DataFrame(preds), importances=pd.DataFrame(imps),
+        dbrda_conditional=pd.DataFrame(conditional), dbrda_season=pd.DataFrame(season),
+        dbrda_anomalies=pd.DataFrame(anomalies), dbrda_lagged=pd.DataFrame(lagged),
+        season_baseline=pd.DataFrame(baseline), profile_comparison=comparison, trends=pd.DataFrame(trends),
+        time_lag=pd.DataFrame(time_lag),
         encoder_quality=pd.DataFrame({"representation": ["TNF", "trained", "untrained"],
                                       "knn_accuracy": [0.61, 0.934, 0.4], "ari": [0.3, 0.71, 0.1]}),
         provenance={"config_sha256": "cd" * 32, "seed": 7, "inputs": {"samples.tsv": "ef" * 32},
@@ -296,10 +362,18 @@ def test_key_numbers_appear_in_their_sections(full_page):
     parsed = parse(full_page)
     predictions = text_of(parsed, "predictions")
     assert f"{TEMP_R2_MEAN:.2f} ± {TEMP_R2_SD:.2f}" in predictions
-    assert "ridge" in predictions and "Hellinger" in predictions  # the best combination is the one shown
+    assert "ridge" in predictions and "Hellinger" in predictions  # the primary combination is the one shown
+    assert FOLDS in predictions
     overview = text_of(parsed, "overview")
     assert f"{100 * DBRDA_TEMP_R2:.0f}%" in overview  # dbRDA temperature finding
+    assert "p = 0.001, the smallest attainable, Holm-adjusted 0.003" in overview
+    assert f"permutations: {SCHEME}" in overview
+    assert "It is significant after Holm adjustment" in overview
     assert f"{TEMP_R2_MEAN:.2f} ± {TEMP_R2_SD:.2f}" in overview and f"{KMER_TEMP_R2:.2f}" in overview
+    assert f"folds: {FOLDS}" in overview
+    assert "paired difference of 0.07 (95% interval 0.01 to 0.13)" in overview  # profile_comparison, not wins
+    assert "better than the" not in overview  # no counting of wins
+    assert "Temperature's effect holds beyond the season" in overview and "12.3%" in overview
     assert "30 samples" in full_page and "ST01, ST02, ST03" in overview
     assert "2021-03-01 to 2021-06-29" in overview
     comparison = text_of(parsed, "comparison")
@@ -324,8 +398,8 @@ def test_forward_selection_order_skips_global_and_unselected_steps(full_page):
     assert "All variables together: R² 0.70, adjusted R² 0.60" in dbrda
     assert "the next variable is not significant" in dbrda
     # the selection order column: temperature 1, oxygen 2, pH (not kept) empty
-    assert re.search(r"Temperature \(°C\) 0\.38 0\.36 3\.8 0\.001 1 Oxygen \(µmol/kg\) [-0-9. ]+ 2 pH [0-9. ]+ 0\.002 "
-                     r"(All|dbRDA)", dbrda)
+    assert re.search(r"Temperature \(°C\) 0\.38 0\.36 3\.8 0\.001 \(smallest attainable\) 0\.003 \* 0\.003 1 "
+                     r"Oxygen \(µmol/kg\) [-0-9.* ]+ 2 pH [0-9.* ]+ (All|dbRDA)", dbrda)
 
 
 def test_views_use_grouped_cv_and_tables_list_every_scheme(full_page):
@@ -361,7 +435,7 @@ def test_missing_optional_inputs_say_not_available():
     parsed = parse(page)
     assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
     for section in ("read-accounting", "training", "diversity", "ordination", "otus", "dbrda", "predictions",
-                    "importances", "comparison", "provenance"):
+                    "importances", "season", "timeseries", "comparison", "provenance"):
         assert "not available for this run" in text_of(parsed, section), section
     # what the samples table alone can show is still there
     assert "not available" not in text_of(parsed, "cruise") + text_of(parsed, "environment")
@@ -424,9 +498,13 @@ def test_loader_reads_stage_outputs_and_tolerates_absent_files(tmp_path):
     samples.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
     paths = {"samples": str(tmp_path / "samples.tsv"), "env_columns": ENV, "title": "Loaded"}
     for name in ("read_accounting", "train_log", "dbrda_marginal", "dbrda_forward", "varpart", "cv_metrics",
-                 "importances"):
+                 "importances", "dbrda_conditional", "dbrda_season", "dbrda_anomalies", "dbrda_lagged",
+                 "season_baseline", "profile_comparison", "trends", "time_lag"):
         path = tmp_path / f"{name}.tsv"
-        getattr(inputs, name).to_csv(path, sep="\t", index=False, float_format="%.10g", na_rep="NA")
+        table = getattr(inputs, name)
+        if name == "dbrda_lagged":
+            table = table.iloc[:0]  # header only, as the shifts stage writes a table with no rows
+        table.to_csv(path, sep="\t", index=False, float_format="%.10g", na_rep="NA")
         paths[name] = str(path)
     inputs.predictions.to_parquet(tmp_path / "predictions.parquet")
     paths["predictions"] = str(tmp_path / "predictions.parquet")
@@ -446,6 +524,8 @@ def test_loader_reads_stage_outputs_and_tolerates_absent_files(tmp_path):
 
     loaded = load_report_inputs(paths)
     assert loaded.encoder_quality is None and loaded.alpha is None and loaded.model_info is None
+    assert loaded.dbrda_lagged is not None and loaded.dbrda_lagged.empty
+    assert loaded.cv_metrics["primary"].dtype == bool and len(loaded.trends) == len(inputs.trends)
     assert sorted(loaded.profiles) == ["embedding", "kmer"]
     pd.testing.assert_frame_equal(loaded.profiles["kmer"], inputs.profiles["kmer"], check_dtype=False,
                                   check_names=False)
@@ -458,9 +538,21 @@ def test_loader_reads_stage_outputs_and_tolerates_absent_files(tmp_path):
     parsed = parse(page)
     assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
     assert f"{TEMP_R2_MEAN:.2f} ± {TEMP_R2_SD:.2f}" in text_of(parsed, "predictions")
+    assert f"{SEN_SLOPE:.3f}" in text_of(parsed, "timeseries")
+    assert "dbRDA with lagged environment is not available" in text_of(parsed, "timeseries")
+    assert "Temperature's effect holds beyond the season" in text_of(parsed, "overview")
     assert "not available for this run" in text_of(parsed, "diversity")
     assert "not available for this run" in text_of(parsed, "comparison")  # encoder benchmark absent
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temporary file left behind
+
+    # an older result folder: none of the new shift tables
+    older = {k: v for k, v in paths.items() if k not in ("dbrda_conditional", "dbrda_season", "dbrda_anomalies",
+                                                         "dbrda_lagged", "season_baseline", "profile_comparison",
+                                                         "trends", "time_lag")}
+    page = render_report(load_report_inputs(older), COMPACT)
+    parsed = parse(page)
+    assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
+    assert "not available for this run" in text_of(parsed, "season") + text_of(parsed, "timeseries")
 
     with pytest.raises(PlanktonlmInputError, match="unknown input name"):
         load_report_inputs({**paths, "cv_metric": "typo.tsv"})
@@ -538,3 +630,99 @@ def test_unparsable_date_still_raises_but_missing_ones_do_not():
     with pytest.raises(PlanktonlmInputError, match="unparsable date") as caught:
         render_report(ReportInputs(samples=samples), COMPACT)
     assert [(p.row, p.value) for p in caught.value.problems] == [(3, "2021-13-45")]
+
+
+# ----------------------------------------------------------------------------------------------
+# adjusted p-values, the primary model, the season and the time series
+
+
+def test_key_finding_uses_holm_adjusted_p_not_the_raw_p():
+    inputs = synthetic_inputs()
+    marginal = inputs.dbrda_marginal.copy()
+    temp = marginal["variable"] == "temperature_c"
+    marginal.loc[temp, "p_value"] = 0.02  # significant before adjustment ...
+    marginal.loc[temp, "p_holm"] = 0.06   # ... but not after
+    inputs.dbrda_marginal = marginal
+    parsed = parse(render_report(inputs, COMPACT))
+    overview = text_of(parsed, "overview")
+    assert "p = 0.020, Holm-adjusted 0.060" in overview
+    assert "It is not significant after Holm adjustment" in overview
+    assert "It is significant" not in overview
+    dbrda = text_of(parsed, "dbrda")
+    assert re.search(r"Temperature \(°C\) 0\.38 0\.36 3\.8 0\.020 0\.060 0\.003", dbrda)  # no * for significance
+    assert "0.060 *" not in dbrda
+
+
+def test_untestable_terms_and_holm_computed_when_missing():
+    inputs = synthetic_inputs()
+    marginal = inputs.dbrda_marginal.copy()
+    temp = marginal["variable"] == "temperature_c"
+    marginal.loc[temp, ["p_value", "p_holm"]] = np.nan
+    marginal.loc[temp, "testable"] = False
+    inputs.dbrda_marginal = marginal
+    parsed = parse(render_report(inputs, COMPACT))
+    assert "not testable under this design" in text_of(parsed, "overview")
+    assert "not testable under this design" in text_of(parsed, "dbrda")
+    # an older table without p_holm: Holm's adjustment is computed within profile x transformation
+    old = synthetic_inputs().dbrda_marginal.drop(columns=["p_holm", "q_bh", "p_min", "testable", "permutation"])
+    overview = text_of(parse(render_report(ReportInputs(samples=inputs.samples, dbrda_marginal=old), COMPACT)),
+                       "overview")
+    assert "p = 0.001, Holm-adjusted 0.003" in overview  # 3 tests: 3 x 0.001
+
+
+def test_primary_row_is_the_headline_even_when_a_sensitivity_row_scores_higher(full_page):
+    parsed = parse(full_page)
+    overview = text_of(parsed, "overview")
+    assert f"{TEMP_R2_MEAN:.2f} ± {TEMP_R2_SD:.2f}" in overview and f"{SENS_TEMP_R2:.2f}" not in overview
+    predictions = text_of(parsed, "predictions")
+    headline, rest = predictions.split("Sensitivity: other models", 1)
+    assert f"{TEMP_R2_MEAN:.2f} ± {TEMP_R2_SD:.2f}" in headline and f"{SENS_TEMP_R2:.2f}" not in headline
+    assert f"{SENS_TEMP_R2:.2f} ± 0.02" in rest.split("All cross-validation results")[0]
+    assert f"{SENS_TEMP_R2:.2f}" not in text_of(parsed, "comparison")
+    # marking the high-scoring row as primary moves the headline with it
+    inputs = synthetic_inputs()
+    cv = inputs.cv_metrics
+    swap = (cv["profile"] == "embedding") & (cv["direction"] == "community_to_env")
+    cv.loc[swap, "primary"] = (cv.loc[swap, "transformation"] == "clr") & (cv.loc[swap, "model"] == "rf")
+    overview = text_of(parse(render_report(ReportInputs(samples=inputs.samples, cv_metrics=cv), COMPACT)), "overview")
+    assert f"{SENS_TEMP_R2:.2f} ± 0.02" in overview and "random forest, CLR features, the primary model" in overview
+
+
+def test_season_section_shows_baseline_and_dbrda_given_the_season(full_page):
+    parsed = parse(full_page)
+    season = text_of(parsed, "season")
+    assert "0.25 [0.10, 0.40]" in season and "0.08 [-0.02, 0.17]" in season  # both directions
+    assert "community → environment" in season and "environment → community" in season
+    assert "0.12 0.11 3.8 0.004 0.012 *" in season  # temperature beyond the calendar
+    inputs = synthetic_inputs()
+    inputs.dbrda_season = inputs.dbrda_season.assign(p_holm=0.3)
+    overview = text_of(parse(render_report(inputs, COMPACT)), "overview")
+    assert "Temperature's effect does not hold beyond the season" in overview
+
+
+def test_time_series_section_reports_tested_trends_and_why_others_were_not(full_page):
+    series = text_of(parse(full_page), "timeseries")
+    assert f"{SEN_SLOPE:.3f}" in series and "0.008 *" in series
+    assert "6 series tested" in series
+    assert "2 series were not applicable for the test: shorter than two years (2)" in series
+    assert "0.0123" in series and "Recurrence" in series
+    assert "dbRDA on de-seasoned anomalies" in series and "Temperature (°C), lag 1" in series
+
+
+def test_empty_time_series_tables_say_the_data_have_no_dated_series(tmp_path):
+    inputs = synthetic_inputs()
+    empty = {name: getattr(inputs, name).iloc[:0] for name in ("trends", "time_lag", "dbrda_anomalies", "dbrda_lagged",
+                                                               "season_baseline", "dbrda_season")}
+    page = render_report(ReportInputs(samples=inputs.samples, **empty), COMPACT)
+    parsed = parse(page)
+    assert parsed.errors == [] and parsed.sections == list(SECTION_IDS)
+    assert NO_SERIES in text_of(parsed, "timeseries") and "not available" not in text_of(parsed, "timeseries")
+    assert NO_SERIES in text_of(parsed, "season")
+    # the same through the loader, from header-only files
+    inputs.samples.reset_index().to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    paths = {"samples": str(tmp_path / "samples.tsv")}
+    for name, table in empty.items():
+        table.to_csv(tmp_path / f"{name}.tsv", sep="\t", index=False)
+        paths[name] = str(tmp_path / f"{name}.tsv")
+    parsed = parse(render_report(load_report_inputs(paths), COMPACT))
+    assert NO_SERIES in text_of(parsed, "timeseries")

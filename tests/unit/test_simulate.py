@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 import dnaio
@@ -353,3 +355,229 @@ def test_bench_simulate_reports_rates(tmp_path: Path, capsys: pytest.CaptureFixt
     assert all(r["read_pairs"] == 20 * 12 and r["pairs_per_s"] > 0 for r in result["results"])
     assert result["machine"]["cpu_count"] >= 1
     assert "end-to-end" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# null cruises (community_model "ar1"), decoy variables, table-only simulation
+
+# Recorded from the code before community_model / decoy_phi / simulate_tables existed (seed 1):
+# sha256 of simulate_environment written as samples.tsv, and a few true abundances.
+PRESET_ENV_SHA256 = {
+    "tiny": "aa691bc5bee98552455bb997df5821c8d08e3076b4180ca30f5198484311ceec",
+    "demo": "2d8bdf78a4a0dcbe74b27ee80d4102e0b5ca5b6c962a9c91b5b9af83fc008dbb",
+}
+PRESET_ABUNDANCE = {  # first and last sample, first three genomes
+    "tiny": [[0.0463547242, 0.0066276143, 0.1938760403], [0.0003104665, 0.0345711463, 0.372080449]],
+    "demo": [[0.0162186999, 0.0846958361, 0.5294238759], [0.0575399548, 0.221289392, 0.0051623497]],
+}
+PRESET_TEMPERATURE_STRENGTH = {"tiny": 0.5105, "demo": 0.5979}
+
+
+def clr(abundance: pd.DataFrame) -> pd.DataFrame:
+    logs = np.log(abundance)
+    return logs.sub(logs.mean(axis=1), axis=0)
+
+
+def lag1(x: np.ndarray) -> float:
+    x = np.asarray(x, float) - np.mean(x)
+    return float((x[1:] * x[:-1]).sum() / (x * x).sum())
+
+
+def by_series(samples: pd.DataFrame) -> list[pd.DataFrame]:
+    """The samples of each station x depth, in time order."""
+    return [g.sort_values("datetime") for _, g in samples.groupby(["station", "depth_m"])]
+
+
+@pytest.mark.parametrize("name", ["tiny", "demo"])
+def test_presets_are_unchanged_by_the_null_and_decoy_options(name: str) -> None:
+    design = sim.PRESETS[name]
+    assert (design.community_model, design.decoy_phi) == ("niches", None)
+    env = sim.simulate_environment(design, 1)
+    text = env.to_csv(sep="\t", index=False, lineterminator="\n")
+    assert hashlib.sha256(text.encode()).hexdigest() == PRESET_ENV_SHA256[name]
+    samples, abundance = sim.simulate_abundance(design, 1)
+    assert np.allclose(abundance.iloc[[0, -1], :3].to_numpy(), PRESET_ABUNDANCE[name], rtol=1e-6, atol=1e-10)
+    pd.testing.assert_frame_equal(samples, env.set_index("sample"))
+    niches = sim.resolve_niches(sim.design_genomes(design), 1)
+    drivers = sim.design_driver_strengths(design, env, niches, 1).set_index("variable")
+    assert list(drivers.index) == [*sim.DRIVERS, *(v for v in sim.ENV_VARIABLES if v not in sim.DRIVERS)]
+    assert drivers.loc["temperature_c", "strength"] == PRESET_TEMPERATURE_STRENGTH[name]
+    # design.json of a preset names none of the later fields (its bytes are those of before).
+    record = sim._design_record(design, 1, [], sim.environment_model(design))
+    assert not set(sim._LATER_FIELD_DEFAULTS) & set(record["design"])
+    assert record["environment_model"] == sim.ENVIRONMENT_MODEL
+
+
+def test_preset_files_match_the_table_only_simulation(tiny_run: Path) -> None:
+    samples, abundance = sim.simulate_abundance(TINY, 7)
+    written = pd.read_csv(tiny_run / "truth" / "abundance.tsv", sep="\t", index_col="sample")
+    assert list(written.columns) == list(abundance.columns) == list(sim.TINY_GENOMES)
+    assert np.allclose(written.to_numpy(), abundance.to_numpy(), rtol=1e-5, atol=1e-9)
+    sheet = pd.read_csv(tiny_run / "samples.tsv", sep="\t", index_col="sample")
+    pd.testing.assert_frame_equal(sheet, samples, check_dtype=False)
+
+
+def test_monthly_design_spreads_stations_over_the_demo_transect() -> None:
+    design = sim.monthly_design(4, 3)
+    assert design.stations == sim.NORTH_ATLANTIC_TRANSECT  # four stations: exactly the demo's
+    assert (design.depths_m, design.n_dates, design.months_between, design.first_month) == ((5.0, 100.0), 3, 1,
+                                                                                           "2020-01")
+    six = sim.monthly_design(6, 24, depths=(10, 50, 200), community_model="ar1", ar1_phi=0.5, decoy_phi=0.3,
+                             start="2019-07", ar1_sd=2.0, cruise="NULL19")
+    lats = [s.latitude for s in six.stations]
+    assert lats == sorted(lats) and lats[0] == 28.0 and lats[-1] == 43.0 and len(set(lats)) == 6
+    temps = [s.surface_temp_c for s in six.stations]
+    assert temps == sorted(temps, reverse=True)  # warm gyre to cool subpolar front
+    assert (six.community_model, six.ar1_phi, six.decoy_phi, six.ar1_sd, six.cruise) == ("ar1", 0.5, 0.3, 2.0,
+                                                                                         "NULL19")
+    samples, _ = sim.simulate_tables(six, 1, reads_per_sample=10)
+    assert len(samples) == 6 * 3 * 24 == six.n_samples and samples.index.is_unique
+    months = pd.to_datetime(samples["datetime"], utc=True).dt.strftime("%Y-%m")
+    assert (months.groupby([samples["station"], samples["depth_m"]]).nunique() == 24).all()
+    assert months.min() == "2019-07" and months.max() == "2021-06"
+    with pytest.raises(PlanktonlmInputError, match="not a CruiseDesign field"):
+        sim.monthly_design(2, 3, phi=0.5)
+    with pytest.raises(PlanktonlmInputError, match="at least one station"):
+        sim.monthly_design(0, 3)
+
+
+def test_tables_are_seeded_complete_and_fast() -> None:
+    design = sim.monthly_design(6, 48, decoy_phi=0.5)
+    samples, counts = sim.simulate_tables(design, 3)
+    again_samples, again_counts = sim.simulate_tables(design, 3)
+    pd.testing.assert_frame_equal(samples, again_samples)
+    pd.testing.assert_frame_equal(counts, again_counts)
+    other_samples, other_counts = sim.simulate_tables(design, 4)
+    assert not counts.equals(other_counts) and not samples["decoy_index"].equals(other_samples["decoy_index"])
+    assert samples.index.name == "sample" and counts.index.equals(samples.index)
+    assert list(samples.columns[:6]) == ["cruise", "station", "datetime", "latitude", "longitude", "depth_m"]
+    assert set(sim.ENV_VARIABLES) | {"decoy_index"} <= set(samples.columns)
+    assert pd.to_datetime(samples["datetime"], format="%Y-%m-%dT%H:%M:%SZ", utc=True).notna().all()
+    assert list(counts.columns) == sorted(sim.NICHES)  # no genome files read
+    assert counts.dtypes.eq(np.int64).all() and (counts.sum(axis=1) == 2000).all()
+    # Counts are a multinomial draw from the true abundances.
+    _, abundance = sim.simulate_abundance(design, 3)
+    assert np.abs(counts / 2000 - abundance).to_numpy().max() < 0.06
+    fewer = sim.simulate_tables(design, 3, reads_per_sample=50)[1]
+    assert (fewer.sum(axis=1) == 50).all()
+    with pytest.raises(PlanktonlmInputError, match="reads_per_sample"):
+        sim.simulate_tables(design, 3, reads_per_sample=0)
+    best = min(_timed(sim.simulate_tables, design, seed) for seed in range(3))
+    assert best < 1.0
+
+
+def _timed(fn, *args) -> float:  # noqa: ANN001
+    clock = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - clock
+
+
+@pytest.mark.parametrize("phi", [0.85, 0.3])
+def test_ar1_community_is_autocorrelated_at_phi_and_driven_by_nothing(phi: float) -> None:
+    design = sim.monthly_design(6, 120, community_model="ar1", ar1_phi=phi)
+    samples, abundance = sim.simulate_abundance(design, 11)
+    assert np.allclose(abundance.sum(axis=1), 1.0)
+    z = clr(abundance)
+    lags, cors = [], []
+    for series in by_series(samples):
+        zz = z.loc[series.index]
+        for genome in zz:
+            lags.append(lag1(zz[genome]))
+            cors.append(np.corrcoef(zz[genome], series["temperature_c"])[0, 1])
+    # The lag-1 estimate of 120 steps is biased low by about (1 + 4 phi) / 120.
+    assert np.mean(lags) == pytest.approx(phi - (1 + 4 * phi) / 120, abs=0.04)
+    assert abs(np.mean(cors)) < 0.05 and np.mean(np.abs(cors)) < 0.2  # niches model: about 0.6
+    # Depths of a station share the station's walk: layers differ by a fixed offset per genome.
+    for station, group in samples.groupby("station"):
+        top = z.loc[group.index[group["depth_m"] == 5.0]].to_numpy()
+        deep = z.loc[group.index[group["depth_m"] == 100.0]].to_numpy()
+        assert np.allclose(top - deep, (top - deep)[0], atol=1e-9), station
+        assert np.abs((top - deep)[0]).max() > 0.1
+    # Nothing in the environment enters: scrambling every variable leaves the community as it is.
+    env = samples.reset_index()
+    rng = np.random.default_rng(0)
+    scrambled = env.assign(**{v: rng.permutation(env[v].to_numpy()) for v in sim.ENV_VARIABLES if v != "depth_m"})
+    names = list(abundance.columns)
+    pd.testing.assert_frame_equal(sim.simulate_ar1_community(scrambled, names, 11, phi), abundance)
+
+
+def test_niche_community_is_not_ar1_at_phi() -> None:
+    """The autocorrelation test above can fail: the niche model, read the same way, does not pass it."""
+    samples, abundance = sim.simulate_abundance(sim.monthly_design(6, 120), 11)
+    z = clr(abundance)
+    cors = [np.corrcoef(z.loc[s.index, g], s["temperature_c"])[0, 1] for s in by_series(samples) for g in z]
+    assert np.mean(np.abs(cors)) > 0.4
+
+
+def test_decoy_is_autocorrelated_independent_noise() -> None:
+    design = sim.monthly_design(6, 120, community_model="ar1", decoy_phi=0.6)
+    samples, abundance = sim.simulate_abundance(design, 5)
+    z = clr(abundance)
+    lags, cors = [], []
+    for series in by_series(samples):
+        lags.append(lag1(series["decoy_index"]))
+        cors.extend(np.corrcoef(z.loc[series.index, g], series["decoy_index"])[0, 1] for g in z)
+    assert np.mean(lags) == pytest.approx(0.6 - (1 + 4 * 0.6) / 120, abs=0.06)
+    assert abs(np.mean(cors)) < 0.05 and np.mean(np.abs(cors)) < 0.2
+    assert samples["decoy_index"].std() == pytest.approx(1.0, abs=0.25)
+    # One series per station: the depths of a cast share it.
+    assert (samples.groupby(["station", "datetime"])["decoy_index"].nunique() == 1).all()
+    others = samples[["temperature_c", "ph", "salinity_psu", "oxygen_umol_kg", "noise_index"]]
+    assert others.corrwith(samples["decoy_index"]).abs().max() < 0.2
+    # The decoy has a stream of its own: every other column, and the community, are as without it.
+    plain = dataclasses.replace(design, decoy_phi=None)
+    plain_samples, plain_abundance = sim.simulate_abundance(plain, 5)
+    pd.testing.assert_frame_equal(samples.drop(columns="decoy_index"), plain_samples)
+    pd.testing.assert_frame_equal(abundance, plain_abundance)
+    niches = dataclasses.replace(design, community_model="niches")
+    pd.testing.assert_frame_equal(sim.simulate_abundance(niches, 5)[1],
+                                  sim.simulate_abundance(dataclasses.replace(niches, decoy_phi=None), 5)[1])
+    assert "decoy_index" not in plain_samples.columns
+    # phi = 0: independent draws.
+    white = sim.simulate_abundance(dataclasses.replace(design, decoy_phi=0.0), 5)[0]
+    assert abs(np.mean([lag1(s["decoy_index"]) for s in by_series(white)])) < 0.06
+
+
+def test_null_cruise_truth_says_nothing_drives_the_community(tmp_path: Path) -> None:
+    design = dataclasses.replace(TINY, community_model="ar1", ar1_phi=0.7, decoy_phi=0.5, reads_per_sample=30)
+    out = sim.simulate_cruise(design, tmp_path / "null", 2, GENOMES)
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert list(samples.columns[-2:]) == ["noise_index", "decoy_index"]
+    drivers = pd.read_csv(out / "truth" / "drivers.tsv", sep="\t").set_index("variable")
+    assert set(drivers.index) == set(sim.ENV_VARIABLES) | {"decoy_index"}
+    assert (drivers["strength"] == 0).all() and (drivers["rank"] == 0).all()
+    assert not (drivers["role"] == "driver").any() and not (drivers["role"] == "proxy").any()
+    assert drivers.loc["decoy_index", "role"] == "noise"
+    record = json.loads((out / "truth" / "design.json").read_text())
+    assert record["design"]["community_model"] == "ar1" and record["design"]["decoy_phi"] == 0.5
+    assert "No samples.tsv variable drives the community" in record["community_model"]
+    assert "decoy_index" in record["environment_model"]
+    niches = pd.read_csv(out / "truth" / "niches.tsv", sep="\t")
+    assert niches["note"].str.startswith("not used").all()
+    abundance = pd.read_csv(out / "truth" / "abundance.tsv", sep="\t", index_col="sample")
+    assert np.allclose(abundance.to_numpy(), sim.simulate_abundance(design, 2)[1].to_numpy(), rtol=1e-5, atol=1e-9)
+    # A niche cruise with a decoy: the decoy is listed as noise, temperature still leads.
+    env = sim.simulate_environment(dataclasses.replace(TINY, decoy_phi=0.5), 2)
+    table = sim.driver_strengths(env, sim.resolve_niches(list(sim.TINY_GENOMES), 2), 2).set_index("variable")
+    assert table.loc["decoy_index", "role"] == "noise" and table.loc["decoy_index", "strength"] == 0
+    assert table["strength"].idxmax() == "temperature_c"
+
+
+def test_validate_design_rejects_bad_null_and_decoy_settings() -> None:
+    bad = dataclasses.replace(TINY, community_model="arma", ar1_phi=1.0, ar1_sd=0.0, ar1_depth_sd=-1.0,
+                              decoy_phi=-0.1)
+    with pytest.raises(PlanktonlmInputError) as info:
+        sim.validate_design(bad)
+    problems = {p.column: p for p in info.value.problems}
+    assert set(problems) == {"community_model", "ar1_phi", "ar1_sd", "ar1_depth_sd", "decoy_phi"}
+    assert problems["community_model"].value == "arma" and "ar1" in problems["community_model"].expected
+    assert "[0, 1)" in problems["ar1_phi"].expected and "[0, 1)" in problems["decoy_phi"].expected
+    for phi in (1.0, -0.01, float("nan"), "0.5", True):
+        with pytest.raises(PlanktonlmInputError, match="ar1_phi"):
+            sim.validate_design(dataclasses.replace(TINY, ar1_phi=phi))
+        with pytest.raises(PlanktonlmInputError, match="decoy_phi"):
+            sim.validate_design(dataclasses.replace(TINY, decoy_phi=phi))
+    for phi in (0.0, 0.5, 0.999):
+        sim.validate_design(dataclasses.replace(TINY, community_model="ar1", ar1_phi=phi, decoy_phi=phi))
+    with pytest.raises(PlanktonlmInputError, match="community_model"):
+        sim.monthly_design(2, 3, community_model="AR1")

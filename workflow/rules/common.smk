@@ -96,8 +96,19 @@ def cube_inputs(wildcards):
 
 
 READ_PROFILES = ["embedding", "kmer"]
-SHIFT_TABLES = ["dbrda_marginal", "dbrda_conditional", "dbrda_forward", "varpart", "cv_metrics",
-                "predictions", "importances", "vif", "excluded"]
+SHIFT_TABLES = ["dbrda_marginal", "dbrda_conditional", "dbrda_forward", "dbrda_season", "dbrda_anomalies",
+                "dbrda_lagged", "varpart", "cv_metrics", "season_baseline", "profile_comparison", "predictions",
+                "importances", "trends", "time_lag", "vif", "excluded"]
+
+
+def shifts_inputs(wildcards):
+    """The cube, and for read profiles the PCoA axes and diversity that the ecology stage wrote."""
+    inputs = {"cube": "results/cube.nc"}
+    if not PUBLISHED:
+        for profile in READ_PROFILES:
+            inputs[f"pcoa_{profile}"] = f"results/ecology/{profile}/pcoa.tsv"
+            inputs[f"alpha_{profile}"] = f"results/ecology/{profile}/alpha.tsv"
+    return inputs
 
 
 def report_inputs(wildcards):

@@ -1,9 +1,10 @@
-# Community shifts vs climate: dbRDA, variation partitioning, grouped-CV regression both ways.
+# Community shifts vs climate: dbRDA with design-respecting permutations, the season as a baseline,
+# time-series analyses, time-aware grouped-CV regression both ways.
 
 
 rule shifts:
     input:
-        "results/cube.nc",
+        unpack(shifts_inputs),
     output:
         **{name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES},
         models="results/shifts/models.pkl",
