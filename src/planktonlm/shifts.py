@@ -512,10 +512,12 @@ def run_shifts(profile_tables: Mapping[str, pd.DataFrame], env: pd.DataFrame, me
 
 def _compare_profiles(predictions: pd.DataFrame, cv_metrics: pd.DataFrame, plan: FoldPlan, samples: pd.Index, cfg: ShiftsConfig,
                       seed: int) -> pd.DataFrame:
-    """Paired Delta R2 between every two profiles for every target, primary model x
-    transformation, repeat 0 of the primary CV scheme, on the samples both predicted."""
+    """Paired Delta R2 between every two profiles for every environmental target (community ->
+    environment: the same observed values for every profile), primary model x transformation,
+    repeat 0 of the primary CV scheme, on the samples both predicted. The other direction has
+    no shared target (each profile's PCoA axes and diversity are its own)."""
     rows = []
-    primary = cv_metrics[cv_metrics["primary"].astype(bool)] if len(cv_metrics) else cv_metrics
+    primary = cv_metrics[cv_metrics["primary"].astype(bool) & (cv_metrics["direction"] == "community_to_env")] if len(cv_metrics) else cv_metrics
     group_of = pd.Series(plan.groups, index=samples)
     for (direction, target, transformation), block in primary.groupby(["direction", "target", "transformation"], sort=True):
         profiles = sorted(block["profile"])
