@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import dates as mdates
 from matplotlib import ticker
-from matplotlib.lines import Line2D
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from planktonlm import __version__
 from planktonlm.errors import InputProblem, PlanktonlmInputError

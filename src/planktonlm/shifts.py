@@ -38,7 +38,14 @@ from planktonlm.stats.folds import GROUPINGS, FoldPlan, make_fold_plan
 from planktonlm.stats.multitest import bh_across, holm_within
 from planktonlm.stats.ordination import PCoA
 from planktonlm.stats.permutations import SCHEMES, RestrictedPermutation, SamplingDesign, decorrelation_days
-from planktonlm.stats.timeseries import TREND_COLUMNS, harmonic_climatology, lagged_environment, seasonal_time_features, seasonal_trends, time_lag_analysis
+from planktonlm.stats.timeseries import (
+    TREND_COLUMNS,
+    harmonic_climatology,
+    lagged_environment,
+    seasonal_time_features,
+    seasonal_trends,
+    time_lag_analysis,
+)
 from planktonlm.stats.transforms import DISTANCES, FEATURE_TRANSFORMATIONS, community_distance, community_features
 from planktonlm.stats.varpart import VARPART_COLUMNS, partition_variation, variance_inflation
 
@@ -228,6 +235,7 @@ def _dbrda_tables(profile: str, counts: np.ndarray, env_p: pd.DataFrame, drivers
     options = dict(n_permutations=cfg.n_permutations, alpha=cfg.alpha, permutation=cfg.permutation_mode,
                    mirror=cfg.permutation_mirror, block_days=block_days, random_state=dbrda_seed)
     groups = _variable_groups(env_p, drivers, space_time, cfg.temperature_variable)
+    scheme = RestrictedPermutation(design_p, cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
     dated = bool(np.all(np.isfinite(design_p.days)))
     lagged = lagged_environment(env_p[drivers], meta_p, cfg.max_lag) if dated and cfg.max_lag and drivers else None
     climatology = harmonic_climatology(meta_p) if dated else None
@@ -265,11 +273,9 @@ def _dbrda_tables(profile: str, counts: np.ndarray, env_p: pd.DataFrame, drivers
         if len(groups) >= 2:
             varpart = partition_variation(distances, groups, n_permutations=cfg.n_permutations, seed=dbrda_seed, design=design_p,
                                           permutation=cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
-            scheme = RestrictedPermutation(design_p, cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
             tables["varpart"].append(varpart.assign(**keys, permutation=scheme.description,
                                                     n_permutations=min(cfg.n_permutations, scheme.n_distinct - 1)))
         if dated:
-            scheme = RestrictedPermutation(design_p, cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
             perms = scheme.draw(cfg.n_permutations, _subseed(seed, "time_lag"))
             _, summary = time_lag_analysis(distances, meta_p, perms)
             tables["time_lag"].append(pd.DataFrame([dict(**keys, **{k: summary[k] for k in TABLE_COLUMNS["time_lag"] if k in summary},
@@ -452,7 +458,6 @@ def run_shifts(profile_tables: Mapping[str, pd.DataFrame], env: pd.DataFrame, me
         own = profile_samples[profile]
         rows = np.asarray(samples.isin(own))
         counts_frame = profile_tables[profile].loc[own]
-        counts = counts_frame.to_numpy(dtype=float)
         env_p, meta_p, design_p, season_p = env.loc[own], meta.loc[own], design.subset(rows), season.loc[own]
         drivers_p = [c for c in drivers if env_p[c].nunique(dropna=True) > 1]
         for c in sorted(set(drivers) - set(drivers_p)):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import zlib
 
-import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 

@@ -7,27 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.spatial.distance import braycurtis, pdist, squareform
-from sklearn.base import clone
-from sklearn.decomposition import PCA
 
 from planktonlm.ecology import EcologyConfig, alpha_diversity, distance_decay_time, rarefy, turnover_consecutive
-from planktonlm.stats.transforms import community_distance
 from planktonlm.errors import PlanktonlmInputError
-
-
-def count_table(seed: int = 0, n_samples: int = 6, n_features: int = 9) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    values = rng.poisson(rng.gamma(1.0, 20.0, size=(n_samples, n_features)))
-    index = pd.Index([f"S{i:02d}" for i in range(n_samples)], name="sample")
-    return pd.DataFrame(values, index=index, columns=[f"eotu_{j + 1:04d}" for j in range(n_features)])
-
+from planktonlm.stats.transforms import community_distance
 
 # --------------------------------------------------------------------------------------------
 # rarefaction
 
 
-def test_rarefy_preserves_depth_and_never_exceeds_counts():
+def test_rarefy_preserves_depth_and_never_exceeds_counts(count_table):
     counts = count_table()
     result = rarefy(counts, depth=50, seed=1)
     assert result.depth == 50
@@ -37,7 +26,7 @@ def test_rarefy_preserves_depth_and_never_exceeds_counts():
     assert result.counts.columns.equals(counts.columns)
 
 
-def test_rarefy_is_seeded_and_keyed_by_sample():
+def test_rarefy_is_seeded_and_keyed_by_sample(count_table):
     counts = count_table(seed=2)
     a = rarefy(counts, 40, seed=7).counts
     assert a.equals(rarefy(counts, 40, seed=7).counts)

@@ -7,14 +7,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.shifts import SHIFT_TABLES, TABLE_COLUMNS, ShiftsConfig, run_shift_stage, run_shifts, write_shift_tables
 from planktonlm.simulate import monthly_design, simulate_tables
-
 
 # ----------------------------------------------------------------------------------------------
 # Stage entry point

@@ -16,25 +16,6 @@ from planktonlm.stats.permutations import RestrictedPermutation, SamplingDesign
 from planktonlm.stats.transforms import community_distance
 
 
-def planted_community(seed: int, n_stations: int = 10, per_station: int = 6, n_taxa: int = 40):
-    """Counts whose taxa have Gaussian temperature niches; 'noise' is independent of everything."""
-    rng = np.random.default_rng(seed)
-    n = n_stations * per_station
-    temperature = rng.uniform(2, 28, n)
-    noise = rng.normal(size=n)
-    optima = rng.uniform(0, 30, n_taxa)
-    mean = 200 * np.exp(-((temperature[:, None] - optima) ** 2) / (2 * 6.0**2)) + 0.5
-    counts = rng.poisson(mean).astype(float)
-    env = pd.DataFrame({"temperature": temperature, "noise": noise})
-    stations = np.repeat([f"st{k}" for k in range(n_stations)], per_station)
-    return counts, env, stations
-
-
-def undated(stations: np.ndarray) -> SamplingDesign:
-    n = len(stations)
-    return SamplingDesign(np.asarray(stations, dtype=object), np.full(n, np.nan), np.full(n, np.nan))
-
-
 def monthly(n_stations: int, n_months: int, depths=(5.0,)) -> tuple[SamplingDesign, np.ndarray]:
     """Design of stations x depths x months (rows station, depth, month) and the day of year."""
     dates = pd.date_range("2020-01-01", periods=n_months, freq="MS", tz="UTC") + pd.Timedelta(days=14)
@@ -56,7 +37,7 @@ def ols_r2(y: np.ndarray, x: np.ndarray) -> float:
     return float(((fitted - y.mean(axis=0)) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
 
 
-def test_planted_temperature_effect_is_recovered():
+def test_planted_temperature_effect_is_recovered(planted_community, undated):
     counts, env, stations = planted_community(seed=1)
     distances = community_distance(counts, "braycurtis")
     est = DbRDA(n_permutations=199, random_state=7).fit(distances, env, design=undated(stations))
@@ -73,7 +54,7 @@ def test_planted_temperature_effect_is_recovered():
     assert est.n_permutations_ == 199
 
 
-def test_noise_variable_is_not_found():
+def test_noise_variable_is_not_found(planted_community):
     marginal_p, conditional_p = [], []
     for seed in range(40):
         counts, env, _ = planted_community(seed=100 + seed, n_stations=6, per_station=5)
@@ -126,7 +107,7 @@ def test_adjusted_r2_matches_hand_computation():
     assert est.r2_adj_ == pytest.approx(1 - (1 - r2) * (25 - 1) / (25 - 2 - 1), rel=1e-10)
 
 
-def test_p_values_are_multiples_of_the_smallest_possible():
+def test_p_values_are_multiples_of_the_smallest_possible(planted_community, undated):
     counts, env, stations = planted_community(seed=2, n_stations=6, per_station=5)
     est = DbRDA(n_permutations=49, permutation="free", random_state=1).fit(community_distance(counts, "hellinger"), env,
                                                                            design=undated(stations))
@@ -212,7 +193,7 @@ def test_forward_selection_stops_when_the_global_model_is_not_significant():
     assert est.selected_variables_ == []
 
 
-def test_dbrda_drops_samples_with_missing_values():
+def test_dbrda_drops_samples_with_missing_values(planted_community, undated):
     counts, env, stations = planted_community(seed=4)
     env = env.copy()
     env.loc[[0, 5, 9], "noise"] = np.nan
@@ -228,7 +209,7 @@ def test_dbrda_drops_samples_with_missing_values():
     assert DbRDA(n_permutations=0).fit(community_distance(counts, "hellinger"), env, covariates=covariate).n_dropped_ == 5
 
 
-def test_dbrda_follows_the_estimator_contract():
+def test_dbrda_follows_the_estimator_contract(planted_community):
     est = DbRDA(metric="hellinger", n_permutations=49, alpha=0.1, permutation="free", random_state=3)
     params = est.get_params()
     assert params["metric"] == "hellinger" and params["n_permutations"] == 49
@@ -247,7 +228,7 @@ def test_dbrda_follows_the_estimator_contract():
     pd.testing.assert_frame_equal(again.marginal_, est.marginal_)
 
 
-def test_dbrda_rejects_bad_input():
+def test_dbrda_rejects_bad_input(planted_community):
     counts, env, _ = planted_community(seed=6, n_stations=3, per_station=4)
     env = env.assign(constant=1.0)
     with pytest.raises(PlanktonlmInputError, match="constant"):

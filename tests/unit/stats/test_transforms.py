@@ -13,14 +13,7 @@ from planktonlm.errors import PlanktonlmInputError
 from planktonlm.stats.transforms import check_distance_matrix, clr, community_distance, community_features, hellinger, relative
 
 
-def count_table(seed: int = 0, n_samples: int = 6, n_features: int = 9) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    values = rng.poisson(rng.gamma(1.0, 20.0, size=(n_samples, n_features)))
-    index = pd.Index([f"S{i:02d}" for i in range(n_samples)], name="sample")
-    return pd.DataFrame(values, index=index, columns=[f"eotu_{j + 1:04d}" for j in range(n_features)])
-
-
-def test_relative_and_hellinger():
+def test_relative_and_hellinger(count_table):
     counts = count_table(seed=3)
     rel = relative(counts)
     assert np.allclose(rel.sum(axis=1), 1.0)
@@ -29,7 +22,7 @@ def test_relative_and_hellinger():
         relative(pd.DataFrame([[1, 2], [0, 0]], index=["a", "zero"]))
 
 
-def test_clr_rows_sum_to_zero_and_use_the_pseudocount():
+def test_clr_rows_sum_to_zero_and_use_the_pseudocount(count_table):
     counts = count_table(seed=4)
     transformed = clr(counts)
     assert np.allclose(transformed.sum(axis=1), 0.0, atol=1e-12)
@@ -39,7 +32,7 @@ def test_clr_rows_sum_to_zero_and_use_the_pseudocount():
     assert np.allclose(clr(counts, pseudocount=1.0).iloc[0], first - first.mean())
 
 
-def test_bray_curtis_matches_scipy():
+def test_bray_curtis_matches_scipy(count_table):
     counts = count_table(seed=5)
     proportions = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
     rel = community_distance(counts, "braycurtis")
@@ -60,7 +53,7 @@ def test_hellinger_and_aitchison_distances():
 
 
 @pytest.mark.parametrize("metric", ["braycurtis", "hellinger", "aitchison"])
-def test_beta_diversity_gives_a_distance_matrix(metric):
+def test_beta_diversity_gives_a_distance_matrix(metric, count_table):
     counts = count_table(seed=6)
     d = community_distance(counts, metric)
     assert d.shape == (6, 6) and d.index.equals(counts.index)
@@ -68,7 +61,7 @@ def test_beta_diversity_gives_a_distance_matrix(metric):
     assert (np.diag(d.to_numpy()) == 0).all() and (d.to_numpy()[~np.eye(6, dtype=bool)] > 0).all()
 
 
-def test_beta_diversity_refuses_unknown_metric_and_empty_samples():
+def test_beta_diversity_refuses_unknown_metric_and_empty_samples(count_table):
     with pytest.raises(ValueError, match="unknown distance"):
         community_distance(count_table(), "jaccard")
     with pytest.raises(PlanktonlmInputError, match="with no count"):
@@ -77,7 +70,7 @@ def test_beta_diversity_refuses_unknown_metric_and_empty_samples():
 
 
 
-def test_clr_pseudocount_scales_with_the_table():
+def test_clr_pseudocount_scales_with_the_table(count_table):
     # One rule for counts and relative abundances: the same proportions give the same CLR.
     counts = count_table(seed=11)
     proportions = counts / counts.to_numpy().sum()

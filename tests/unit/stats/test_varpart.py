@@ -7,28 +7,8 @@ import pandas as pd
 import pytest
 
 from planktonlm.stats.dbrda import adjusted_r2
-from planktonlm.stats.permutations import SamplingDesign
 from planktonlm.stats.transforms import community_distance
 from planktonlm.stats.varpart import VARPART_COLUMNS, partition_variation, variance_inflation
-
-
-def planted_community(seed: int, n_stations: int = 10, per_station: int = 6, n_taxa: int = 40):
-    """Counts whose taxa have Gaussian temperature niches; 'noise' is independent of everything."""
-    rng = np.random.default_rng(seed)
-    n = n_stations * per_station
-    temperature = rng.uniform(2, 28, n)
-    noise = rng.normal(size=n)
-    optima = rng.uniform(0, 30, n_taxa)
-    mean = 200 * np.exp(-((temperature[:, None] - optima) ** 2) / (2 * 6.0**2)) + 0.5
-    counts = rng.poisson(mean).astype(float)
-    env = pd.DataFrame({"temperature": temperature, "noise": noise})
-    stations = np.repeat([f"st{k}" for k in range(n_stations)], per_station)
-    return counts, env, stations
-
-
-def undated(stations: np.ndarray) -> SamplingDesign:
-    n = len(stations)
-    return SamplingDesign(np.asarray(stations, dtype=object), np.full(n, np.nan), np.full(n, np.nan))
 
 
 def ols_r2(y: np.ndarray, x: np.ndarray) -> float:
@@ -69,7 +49,7 @@ def test_variation_partitioning_matches_hand_computed_r2():
     assert parts.loc["A", "p_value"] == pytest.approx(1 / 50)  # a1 and a2 drive y
 
 
-def test_variation_partitioning_three_groups_sum_to_one():
+def test_variation_partitioning_three_groups_sum_to_one(planted_community, undated):
     counts, env, stations = planted_community(seed=12)
     rng = np.random.default_rng(0)
     groups = {
@@ -94,7 +74,7 @@ def test_variation_partitioning_three_groups_sum_to_one():
     assert table.set_index("fraction").loc["temperature", "p_value"] < 0.05
 
 
-def test_variation_partitioning_drops_incomplete_samples():
+def test_variation_partitioning_drops_incomplete_samples(planted_community):
     counts, env, stations = planted_community(seed=3)
     env = env.copy()
     env.loc[[1, 7], "noise"] = np.nan
@@ -110,7 +90,7 @@ def test_variation_partitioning_drops_incomplete_samples():
         partition_variation(d, {})
 
 
-def test_variation_partitioning_conditions_on_the_strata_of_the_design():
+def test_variation_partitioning_conditions_on_the_strata_of_the_design(planted_community, undated):
     """Under 'within' permutations every test is conditioned on the station: a group of
     station-level variables has nothing left to test."""
     counts, env, stations = planted_community(seed=5, n_stations=8, per_station=5)
