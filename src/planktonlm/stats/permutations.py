@@ -45,15 +45,18 @@ def _depth_text(depth: float) -> str:
 
 def depth_layers(station: np.ndarray, depth: np.ndarray, days: np.ndarray) -> np.ndarray:
     """Depth layer of every sample: its depth, unless a station's sampling depth moves from date
-    to date (a deep chlorophyll maximum at 60 m, then 80 m) while every date has the same number
-    of samples; then the layers are the depth ranks within each date ("L1" shallowest)."""
+    to date (a deep chlorophyll maximum at 60 m, then 80 m: depths met only once) while every
+    sampling day has the same number of samples; then the layers are the depth ranks within
+    each day ("L1" shallowest)."""
     layers = np.array([_depth_text(d) for d in depth], dtype=object)
-    keys = np.where(np.isfinite(days), days, -1.0)
+    keys = np.where(np.isfinite(days), np.floor(days), -1.0)  # the UTC day: casts of one day belong together
     for name in set(station):
         idx = np.flatnonzero(station == name)
         per_date = {k: idx[keys[idx] == k] for k in np.unique(keys[idx])}
         counts = {len(v) for v in per_date.values()}
-        if len(set(layers[idx])) > max(counts) and len(counts) == 1 and np.all(np.isfinite(depth[idx])):
+        _, repeats = np.unique(layers[idx], return_counts=True)
+        moving = bool(np.any(repeats < 2)) and len(repeats) > max(counts)
+        if moving and len(counts) == 1 and np.all(np.isfinite(depth[idx])):
             for members in per_date.values():
                 order = members[np.argsort(depth[members], kind="stable")]
                 layers[order] = [f"L{r + 1}" for r in range(len(order))]

@@ -212,3 +212,16 @@ def test_decorrelation_days_grows_with_autocorrelation():
     assert 15 < white < 50  # about one 30-day interval
     assert red > 3 * white  # about 30 (1 + 0.8) / (1 - 0.8) = 270 days
     assert np.isnan(decorrelation_days(noise, SamplingDesign(design.station, design.depth, np.full(len(days), np.nan))))
+
+
+def test_layers_sampled_on_different_days_keep_their_depths():
+    # Two fixed layers whose casts fall on different days (5 m one day, 100 m the next) are two
+    # series, not one layer whose depth moves.
+    days = pd.date_range("2021-01-10", periods=12, freq="MS", tz="UTC")
+    rows = [dict(station="A", depth_m=d, datetime=(t + pd.Timedelta(days=int(d > 50))).isoformat()) for t in days for d in (5.0, 100.0)]
+    design = SamplingDesign.from_frame(pd.DataFrame(rows))
+    assert sorted(set(design.series)) == ["A|100", "A|5"]
+    # Depths of one cast on one day at different hours are one sampling event.
+    rows = [dict(station="A", depth_m=d, datetime=(t + pd.Timedelta(hours=h)).isoformat())
+            for t in days for d, h in ((5.0, 8), (60.0 + t.month, 9))]
+    assert sorted(set(SamplingDesign.from_frame(pd.DataFrame(rows)).series)) == ["A|L1", "A|L2"]
