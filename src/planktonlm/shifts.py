@@ -179,7 +179,7 @@ _PERM = ["permutation", "n_permutations"]
 _ADJ = ["p_holm", "q_bh"]
 _DBRDA = _KEYS + TEST_COLUMNS + ["n_dropped"] + _PERM + _ADJ
 _CV_COLUMNS = ["profile", "transformation", "direction", "target", "model", "cv", "primary", "r2_mean", "r2_sd", "r2_min",
-               "r2_max", "n_repeats", "n_splits", "n_samples", "group_by", "folds", "p_perm", "n_permutations", "permutation"] + _ADJ
+               "r2_max", "n_repeats", "n_splits", "n_samples", "group_by", "folds", "p_perm", "p_min", "n_permutations", "permutation"] + _ADJ
 TABLE_COLUMNS = dict(
     dbrda_marginal=_DBRDA,
     dbrda_conditional=_DBRDA,
@@ -335,7 +335,8 @@ def _score_target(profile: str, transformation: str, direction: str, target: str
                 **keys, model=model_name, cv=scheme, primary=primary and scheme == cfg.cv_schemes[0], r2_mean=float(np.nanmean(r2)),
                 r2_sd=float(np.nanstd(r2, ddof=1)) if len(r2) > 1 else float("nan"), r2_min=float(np.nanmin(r2)),
                 r2_max=float(np.nanmax(r2)), n_repeats=len(r2), n_splits=plan.n_splits, n_samples=n_used, group_by=plan.grouping,
-                folds=plan.describe(), p_perm=result.p_perm, n_permutations=result.n_permutations,
+                folds=plan.describe(), p_perm=result.p_perm, p_min=1 / (result.n_permutations + 1) if result.n_permutations else float("nan"),
+                n_permutations=result.n_permutations,
                 permutation=scheme_p.description if result.n_permutations else "")]))
             tables["predictions"].append(result.predictions.assign(**keys, model=model_name, cv=scheme))
             top = result.importances.head(cfg.importance_top_n)

@@ -80,7 +80,7 @@ class TestResult:
     F: float
     p_value: float
     p_min: float  # smallest p-value the permutations could give
-    testable: bool
+    testable: bool  # some permutation moves the term and the smallest attainable p is <= alpha
 
 
 class PermutationEngine:
@@ -90,7 +90,8 @@ class PermutationEngine:
     tr(Q[p^-1] Q[p^-1]' G)`` for ``H = QQ'``: only the small basis Q is permuted.
     """
 
-    def __init__(self, gower: np.ndarray, perms: np.ndarray):
+    def __init__(self, gower: np.ndarray, perms: np.ndarray, alpha: float = 0.05):
+        self.alpha = alpha  # a test whose smallest attainable p-value exceeds it is not testable
         self.gower = gower
         self.n = gower.shape[0]
         self.total = float(np.trace(gower))
@@ -136,7 +137,7 @@ class PermutationEngine:
         f_perm = self._permuted_f(g_red, qr, qz, df_den)
         # Relative tolerance: an arrangement equivalent to the observed one must tie with it.
         exceed = int(np.count_nonzero(f_perm >= f_obs - 1e-9 * abs(f_obs)))
-        return TestResult(ss_x, r2, q, df_den, f_obs, (exceed + 1) / (n_perm + 1), p_min, True)
+        return TestResult(ss_x, r2, q, df_den, f_obs, (exceed + 1) / (n_perm + 1), p_min, p_min <= self.alpha)
 
     def _permuted_f(self, g_red: np.ndarray, qr: np.ndarray, qz: np.ndarray, df_den: int) -> np.ndarray:
         n, q, p = self.n, qr.shape[1], qz.shape[1]
@@ -252,7 +253,7 @@ class DbRDA(BaseEstimator):
         scheme = self.permutation if design is not None else "free"
         permutation = RestrictedPermutation(design_n, scheme, mirror=self.mirror, block_days=self.block_days)
         perms = permutation.draw(self.n_permutations, self.random_state)
-        engine = PermutationEngine(gower_centered(distances), perms)
+        engine = PermutationEngine(gower_centered(distances), perms, self.alpha)
         x = standardize(env.to_numpy(dtype=float)[mask])
         strata = indicators(permutation.condition_on)
         fixed = [a for a in (cov, strata) if a is not None]

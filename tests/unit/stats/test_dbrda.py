@@ -264,3 +264,17 @@ def test_series_permutations_hold_their_level_under_an_autocorrelated_null():
     assert np.all(np.mean(free <= 0.05, axis=0) > 0.3)
     assert RestrictedPermutation(sampling, "auto").scheme == "series"  # what auto picks for this design
 
+
+
+def test_too_few_arrangements_is_not_testable():
+    # 2 stations x 3 dates: 3 shifts x 2 mirrors x 2 swaps = 12 arrangements, p >= 1/12 > 0.05
+    meta = pd.DataFrame({"station": np.repeat(["A", "B"], 3), "depth_m": 5.0,
+                         "datetime": np.tile(["2021-01-15", "2021-05-15", "2021-09-15"], 2)})
+    design = SamplingDesign.from_frame(meta)
+    rng = np.random.default_rng(3)
+    env = pd.DataFrame({"temperature": rng.normal(size=6)})
+    counts = rng.poisson(20, size=(6, 8)) + 1
+    est = DbRDA(n_permutations=99, random_state=1).fit(community_distance(counts, "braycurtis"), env, design=design)
+    row = est.marginal_.iloc[0]
+    assert est.n_distinct_permutations_ == 12 and row["p_min"] == pytest.approx(1 / 12)
+    assert not row["testable"] and np.isfinite(row["p_value"])
