@@ -231,3 +231,13 @@ def test_thread_count_does_not_change_the_weights(tmp_path: Path) -> None:
     one = train(tmp_path, "one", threads=1)
     two = train(tmp_path, "two", threads=2)
     assert (one / "model.pt").read_bytes() == (two / "model.pt").read_bytes()
+
+
+def test_mkl_threads_and_code_path_are_fixed_for_reproducible_cpu_training():
+    # Set by planktonlm.encoder before torch loads MKL: without them, busy machines gave other weights.
+    import os
+
+    import planktonlm.encoder  # noqa: F401
+
+    assert os.environ["MKL_DYNAMIC"] == "FALSE"
+    assert os.environ["MKL_CBWR"].startswith("AUTO")
