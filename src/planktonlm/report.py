@@ -341,6 +341,16 @@ def _cell_holm(row: pd.Series) -> str:
     return _p(row.get("p_holm")) + (" *" if _significant(row) else "")
 
 
+def _model_column() -> _Col:
+    """Model (and transformation) of a row, e.g. "ridge · Hellinger"."""
+    return _Col("Model", lambda r: f"{r.get('model', '')}" + (f" · {_metric_name(r['transformation'])}"
+                                                            if r.get("transformation") else ""), text=True)
+
+
+def _delta_text(row: Any) -> str:
+    return _interval(row["delta_r2"], row.get("delta_low"), row.get("delta_high"))
+
+
 def _interval(mean: Any, low: Any, high: Any, digits: int = 2) -> str:
     text = _f(mean, digits)
     if _finite(low) and _finite(high):
@@ -2167,12 +2177,11 @@ def _section_season(ctx: _Context) -> str:
             _Col("Profile", lambda r: _profile_name(r["profile"]), text=True),
             _Col("Direction", lambda r: _direction_name(r["direction"]), text=True),
             _Col("Target", lambda r: variable_label(r["target"]), text=True),
-            _Col("Model", lambda r: f"{r.get('model', '')}" + (f" · {_metric_name(r['transformation'])}"
-                                                              if r.get("transformation") else ""), text=True),
+            _model_column(),
             _Col("R² season + trend", "r2_season", _f), _Col("R² main alone", "r2_main", _f),
             _Col("R² both", "r2_both", _f),
             _Col("ΔR² (both − season) [95% interval]",
-                 lambda r: _interval(r["delta_r2"], r.get("delta_low"), r.get("delta_high")), str),
+                 _delta_text, str),
             _Col("Main predictors", lambda r: _text(r.get("main_predictors")), text=True),
             _Col("Folds", _folds, str, text=True), _Col("Samples", "n_samples", _int)], scroll=len(table) > 14))
         parts.append(_caption(
@@ -2325,11 +2334,10 @@ def _paired_comparison(ctx: _Context) -> str:
         _Col("Target", lambda r: variable_label(r["target"]), text=True),
         _Col("Profile A", lambda r: _profile_name(r["profile_a"]), text=True),
         _Col("Profile B", lambda r: _profile_name(r["profile_b"]), text=True),
-        _Col("Model", lambda r: f"{r.get('model', '')}" + (f" · {_metric_name(r['transformation'])}"
-                                                          if r.get("transformation") else ""), text=True),
+        _model_column(),
         _Col("R² A", "r2_a", _f), _Col("R² B", "r2_b", _f),
         _Col("ΔR² (A − B) [95% interval]",
-             lambda r: _interval(r["delta_r2"], r.get("delta_low"), r.get("delta_high")), str),
+             _delta_text, str),
         _Col("Verdict", verdict, str, text=True),
         _Col("Samples", "n_samples", _int), _Col("CV groups", "n_groups", _int)], scroll=len(table) > 14))
     parts.append(_caption("Both profiles are scored with the primary model on the same folds, so the difference "
