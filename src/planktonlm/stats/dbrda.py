@@ -225,7 +225,8 @@ class DbRDA(BaseEstimator):
     ``marginal_`` (each variable alone), ``conditional_`` (each given all others),
     ``forward_``, ``selected_variables_``, ``eigenvalues_`` / ``site_scores_`` (constrained
     axes), ``permutation_scheme_``, ``permutation_description_``, ``n_distinct_permutations_``,
-    ``n_permutations_`` (as drawn or enumerated).
+    ``n_permutations_`` (as drawn or enumerated), ``r2_adj_covariates_`` (what the covariates and
+    any conditioning strata explain, adjusted).
     """
 
     def __init__(self, metric: str = "precomputed", n_permutations: int = 999, alpha: float = 0.05,
@@ -267,11 +268,13 @@ class DbRDA(BaseEstimator):
             return np.column_stack(cols) if cols else None
 
         def adj(res: TestResult, given: np.ndarray | None) -> float:
-            ss, rank = engine.explained(given)
+            # adjusted R2 of (given + term) minus that of given, as vegan's RsquareAdj of a partial model
+            ss, rank = (ss_z, rank_z) if given is zc else engine.explained(given)
             base = adjusted_r2(ss / engine.total, n, rank) if rank else 0.0
             return adjusted_r2((ss + res.ss) / engine.total, n, rank + res.df_num) - base
 
         full = engine.test(x, zc)
+        r2_adj_full = adj(full, zc)
         marginal, conditional = [], []
         for j, name in enumerate(names):
             res = engine.test(x[:, [j]], zc)
@@ -286,10 +289,10 @@ class DbRDA(BaseEstimator):
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
         self.total_variation_ = engine.total
-        self.r2_, self.r2_adj_, self.F_, self.p_value_ = full.r2, adj(full, zc), full.F, full.p_value
+        self.r2_, self.r2_adj_, self.F_, self.p_value_ = full.r2, r2_adj_full, full.F, full.p_value
         self.marginal_ = pd.DataFrame(marginal, columns=TEST_COLUMNS)
         self.conditional_ = pd.DataFrame(conditional, columns=TEST_COLUMNS)
-        steps = self._forward_selection(engine, x, zc, names, full, adj) if self.forward else []
+        steps = self._forward_selection(engine, x, zc, names, full, r2_adj_full, ss_z, r2_adj_z) if self.forward else []
         self.forward_ = pd.DataFrame(steps, columns=FORWARD_COLUMNS)
         self.selected_variables_ = [s["variable"] for s in steps if s["step"] > 0 and s["selected"]]
         q = basis(x, n)
@@ -309,13 +312,12 @@ class DbRDA(BaseEstimator):
         return bool(np.isfinite(res.F)) and (self.n_permutations == 0 or (res.testable and res.p_value <= self.alpha))
 
     def _forward_selection(self, engine: PermutationEngine, x: np.ndarray, zc: np.ndarray | None, names: list[str],
-                           full: TestResult, adj) -> list[dict]:
+                           full: TestResult, r2_adj_full: float, ss_z: float, r2_adj_z: float) -> list[dict]:
         """Blanchet et al. (2008), as vegan's ordiR2step: only if the global model is significant;
         at each step add the variable that raises adjusted R2 most, provided its partial test
         (given the variables already selected) has p <= alpha and the adjusted R2 stays at or
-        below the global one."""
+        below the global one. ``ss_z`` / ``r2_adj_z``: what the covariates explain."""
         global_ok = self._significant(full)
-        r2_adj_full = adj(full, zc)
         steps = [dict(step=0, variable="<all>", r2=full.r2, r2_adj=r2_adj_full, r2_adj_gain=float("nan"), F=full.F,
                       p_value=full.p_value, p_min=full.p_min, selected=global_ok,
                       stop_reason="" if global_ok else "global model not significant")]
@@ -328,11 +330,8 @@ class DbRDA(BaseEstimator):
             scores = []
             for j in remaining:
                 cols = x[:, selected + [j]]
-                given = zc
                 res_ss, rank = engine.explained(np.column_stack([cols] + ([zc] if zc is not None else [])))
-                ss_z, rank_z = engine.explained(given)
-                base = adjusted_r2(ss_z / engine.total, engine.n, rank_z) if rank_z else 0.0
-                scores.append((adjusted_r2(res_ss / engine.total, engine.n, rank) - base, (res_ss - ss_z) / engine.total))
+                scores.append((adjusted_r2(res_ss / engine.total, engine.n, rank) - r2_adj_z, (res_ss - ss_z) / engine.total))
             finite = [s[0] for s in scores]
             best = int(np.nanargmax(finite)) if not all(np.isnan(finite)) else 0
             j = remaining[best]
