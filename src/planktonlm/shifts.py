@@ -21,7 +21,7 @@ import pickle
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 from planktonlm.ecology import diversity_indices
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import atomic_path
-from planktonlm.stats.crossval import MODELS, cross_validate, make_model, paired_delta_r2
+from planktonlm.stats.crossval import MODELS, cross_validate, make_model, paired_delta_r2, r2_score
 from planktonlm.stats.dbrda import FORWARD_COLUMNS, TEST_COLUMNS, DbRDA
 from planktonlm.stats.folds import GROUPINGS, FoldPlan, make_fold_plan
 from planktonlm.stats.multitest import bh_across, holm_within
@@ -187,7 +187,7 @@ TABLE_COLUMNS = dict(
     dbrda_anomalies=_DBRDA,
     dbrda_lagged=_KEYS + ["lag"] + TEST_COLUMNS + ["n_dropped"] + _PERM + _ADJ,
     dbrda_forward=_KEYS + FORWARD_COLUMNS + ["n_samples", "n_dropped"] + _PERM,
-    varpart=_KEYS + VARPART_COLUMNS + _PERM + _ADJ,
+    varpart=_KEYS + VARPART_COLUMNS + _ADJ,
     cv_metrics=_CV_COLUMNS,
     season_baseline=["profile", "transformation", "direction", "target", "model", "cv", "folds", "r2_season", "r2_main",
                      "r2_both", "delta_r2", "delta_low", "delta_high", "main_predictors", "n_samples"],
@@ -218,7 +218,6 @@ class _Context:
     cfg: ShiftsConfig
     seed: int
     samples: pd.Index
-    meta: pd.DataFrame
     design: SamplingDesign
     plans: dict[str, FoldPlan]
 
@@ -235,8 +234,8 @@ def _dbrda_tables(profile: str, counts: np.ndarray, env_p: pd.DataFrame, drivers
     options = dict(n_permutations=cfg.n_permutations, alpha=cfg.alpha, permutation=cfg.permutation_mode,
                    mirror=cfg.permutation_mirror, block_days=block_days, random_state=dbrda_seed)
     groups = _variable_groups(env_p, drivers, space_time, cfg.temperature_variable)
-    scheme = RestrictedPermutation(design_p, cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
     dated = bool(np.all(np.isfinite(design_p.days)))
+    scheme = RestrictedPermutation(design_p, cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days) if dated else None
     lagged = lagged_environment(env_p[drivers], meta_p, cfg.max_lag) if dated and cfg.max_lag and drivers else None
     climatology = harmonic_climatology(meta_p) if dated else None
     for transformation in cfg.transformations:
@@ -273,8 +272,7 @@ def _dbrda_tables(profile: str, counts: np.ndarray, env_p: pd.DataFrame, drivers
         if len(groups) >= 2:
             varpart = partition_variation(distances, groups, n_permutations=cfg.n_permutations, seed=dbrda_seed, design=design_p,
                                           permutation=cfg.permutation_mode, mirror=cfg.permutation_mirror, block_days=block_days)
-            tables["varpart"].append(varpart.assign(**keys, permutation=scheme.description,
-                                                    n_permutations=min(cfg.n_permutations, scheme.n_distinct - 1)))
+            tables["varpart"].append(varpart.assign(**keys))
         if dated:
             perms = scheme.draw(cfg.n_permutations, _subseed(seed, "time_lag"))
             _, summary = time_lag_analysis(distances, meta_p, perms)
@@ -356,17 +354,17 @@ def _season_row(keys: dict, model_name: str, scheme: str, plan: FoldPlan, x: np.
     Delta R2 = both - season with a bootstrap interval over CV groups."""
     season = baselines["season"][mask]
     both = np.column_stack([x, season])
-    r2 = {}
+    # All three on the folds of repeat 0, the repeat whose predictions the paired Delta R2 uses.
+    first = replace(plan, fold_of=plan.fold_of[:1], splits=plan.splits[:1])
     oof = {"main": main_oof}
     for name, features in (("season", season), ("both", both)):
-        result = cross_validate(estimator(model_name, features.shape[1]), features, y, plan, seed=seed)
-        r2[name], oof[name] = float(np.nanmean(result.r2)), result.oof
+        oof[name] = cross_validate(estimator(model_name, features.shape[1]), features, y, first, seed=seed).oof
     valid = np.isfinite(oof["main"])
-    main_r2 = float(1 - np.sum((y[valid] - oof["main"][valid]) ** 2) / np.sum((y[valid] - y[valid].mean()) ** 2))
+    r2 = {name: r2_score(y[valid], predicted[valid]) for name, predicted in oof.items()}
     delta, low, high = paired_delta_r2(y, oof["both"], oof["season"], plan.groups, n_boot=cfg.n_bootstrap,
                                        seed=_subseed(seed, f"boot/{keys['direction']}/{keys['target']}"))
     main = "community" if keys["direction"] == "community_to_env" else "environment"
-    return pd.DataFrame([dict(**keys, model=model_name, cv=scheme, folds=plan.describe(), r2_season=r2["season"], r2_main=main_r2,
+    return pd.DataFrame([dict(**keys, model=model_name, cv=scheme, folds=plan.describe(), r2_season=r2["season"], r2_main=r2["main"],
                               r2_both=r2["both"], delta_r2=delta, delta_low=low, delta_high=high, main_predictors=main,
                               n_samples=len(y))])
 
@@ -437,7 +435,7 @@ def run_shifts(profile_tables: Mapping[str, pd.DataFrame], env: pd.DataFrame, me
     targets = list(cfg.env_targets) if cfg.env_targets else drivers
     design = SamplingDesign.from_frame(meta)
     plans = _fold_plans(meta, design, cfg, seed)
-    ctx = _Context(cfg, seed, samples, meta, design, plans)
+    ctx = _Context(cfg, seed, samples, design, plans)
     logger.info("shifts: %d samples, %d drivers, %d targets, CV %s", len(samples), len(drivers), len(targets),
                 "; ".join(f"{k}: {p.describe()}" for k, p in plans.items()))
     dated = bool(np.all(np.isfinite(design.days)))
@@ -541,9 +539,9 @@ def _compare_profiles(predictions: pd.DataFrame, cv_metrics: pd.DataFrame, plan:
                 groups = group_of.loc[both.index].to_numpy()
                 delta, low, high = paired_delta_r2(obs, both[a].to_numpy(), both[b].to_numpy(), groups, n_boot=cfg.n_bootstrap,
                                                    seed=_subseed(seed, f"compare/{direction}/{target}/{a}/{b}"))
-                r2a = delta + float(1 - np.sum((obs - both[b].to_numpy()) ** 2) / np.sum((obs - obs.mean()) ** 2))
                 rows.append(dict(direction=direction, target=target, transformation=transformation, model=cfg.primary_model,
-                                 cv=cfg.cv_schemes[0], profile_a=a, profile_b=b, r2_a=r2a, r2_b=r2a - delta, delta_r2=delta,
+                                 cv=cfg.cv_schemes[0], profile_a=a, profile_b=b, r2_a=r2_score(obs, both[a].to_numpy()),
+                                 r2_b=r2_score(obs, both[b].to_numpy()), delta_r2=delta,
                                  delta_low=low, delta_high=high, n_samples=len(both), n_groups=len(np.unique(groups))))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["profile_comparison"])
 

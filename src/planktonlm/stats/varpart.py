@@ -17,7 +17,7 @@ from planktonlm.stats.ordination import gower_centered
 from planktonlm.stats.permutations import RestrictedPermutation, SamplingDesign
 
 VARPART_COLUMNS = ["fraction", "kind", "groups", "r2", "r2_adj", "F", "df_num", "df_den", "p_value", "p_min",
-                   "n_samples", "n_dropped"]
+                   "n_samples", "n_dropped", "permutation", "n_permutations"]
 
 
 def partition_variation(
@@ -38,7 +38,8 @@ def partition_variation(
     residual sum to 1 in ``r2`` and in ``r2_adj``. Also ``group`` rows ("<name> (whole group)") and
     an ``all`` row, which overlap the fractions. Unique fractions are tested given the other groups
     (Freedman-Lane), groups alone and all with marginal tests, under the design's permutations.
-    Samples with a missing value in any variable are dropped (``n_dropped``).
+    Samples with a missing value in any variable are dropped (``n_dropped``); ``permutation`` and
+    ``n_permutations`` say how the remaining ones were permuted.
     """
     names = list(tables)
     if not names:
@@ -54,7 +55,8 @@ def partition_variation(
         design, permutation = SamplingDesign(np.array(["all"] * len(mask), dtype=object), np.full(len(mask), np.nan),
                                              np.full(len(mask), np.nan)), "free"
     scheme = RestrictedPermutation(design.subset(mask), permutation, mirror=mirror, block_days=block_days)
-    engine = PermutationEngine(gower_centered(d), scheme.draw(n_permutations, seed))
+    perms = scheme.draw(n_permutations, seed)
+    engine = PermutationEngine(gower_centered(d), perms)
     strata = indicators(scheme.condition_on)
     k = len(names)
     full_mask = (1 << k) - 1
@@ -95,7 +97,8 @@ def partition_variation(
         res = engine.test(x[:, spans[i]], with_strata(None))
         rows.append(_row(f"{names[i]} (whole group)", "group", names[i], r2[1 << i], r2_adj[1 << i], res, n, mask))
     rows.append(_row("all groups", "all", label(full_mask), r2[full_mask], r2_adj[full_mask], engine.test(x, with_strata(None)), n, mask))
-    return pd.DataFrame(rows, columns=VARPART_COLUMNS)
+    # The scheme of the complete samples, as the tests used it.
+    return pd.DataFrame(rows).assign(permutation=scheme.description, n_permutations=len(perms))[VARPART_COLUMNS]
 
 
 def _submasks(bits: int) -> Iterator[int]:
