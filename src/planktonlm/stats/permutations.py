@@ -234,7 +234,8 @@ class RestrictedPermutation:
                     perm = np.arange(n)
                     perm[grid.ravel()] = grid[:, source].ravel()
                     elements.append(perm)
-            factors.append(_Factor(n, elements=_dedupe(elements)))
+            # Series have >= 3 dates, so the 2t shifts and mirror images are all distinct.
+            factors.append(_Factor(n, elements=np.array(elements)))
             stations: dict[str, list[int]] = {}
             for row, label in enumerate(labels):
                 stations.setdefault(self.design.station[members[label][0]], []).append(row)
@@ -319,17 +320,6 @@ class RestrictedPermutation:
         for factor in self.factors:
             perms = _compose(perms, factor.draw(rng, n_permutations))
         return perms.astype(np.intp)
-
-
-def _dedupe(elements: list[np.ndarray]) -> np.ndarray:
-    """Distinct permutations in first-seen order (a 2-date series shifted by one equals its mirror)."""
-    seen, out = set(), []
-    for perm in elements:
-        key = perm.tobytes()
-        if key not in seen:
-            seen.add(key)
-            out.append(perm)
-    return np.array(out)
 
 
 def invariant_columns(x: np.ndarray, perms: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ import pytest
 from planktonlm.stats.permutations import (
     RestrictedPermutation,
     SamplingDesign,
-    _dedupe,
     decorrelation_days,
     invariant_columns,
 )
@@ -181,8 +180,6 @@ def test_within_scheme_conditions_on_station():
 
 
 def test_short_series_are_not_double_counted():
-    rows = np.array([[0, 1, 2], [1, 0, 2], [0, 1, 2], [1, 0, 2]])
-    assert _dedupe(list(rows)).tolist() == [[0, 1, 2], [1, 0, 2]]
     # A 3-date series: 3 shifts x 2 directions, all different (the dihedral group of order 6).
     three = SamplingDesign(np.array(["a"] * 3, dtype=object), np.full(3, 5.0), np.array([0.0, 30.0, 60.0]))
     scheme = RestrictedPermutation(three, "series")
