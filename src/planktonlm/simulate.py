@@ -667,16 +667,20 @@ def driver_strengths(env: pd.DataFrame, niches: list[Niche], seed: int, noise_sd
         "depth_m": ("driver", "Gaussian in log10 depth per genome (light, mixing)"),
         "ph": ("driver", "log-linear pH slope per genome (weak)"),
         "pressure_dbar": ("proxy", "follows depth_m; no effect of its own"),
-        "salinity_psu": ("none", "no effect; correlated with season and depth"),
-        "oxygen_umol_kg": ("none", "no effect; follows temperature (solubility) and depth"),
-        "chlorophyll_mg_m3": ("none", "no effect; follows season and depth"),
-        "noise_index": ("noise", "pure noise, independent of everything"),
-        DECOY_VARIABLE: _DECOY_NOTE,
+        **_PASSIVE_NOTES,
     }
     return _driver_table(strength, notes, _truth_variables(env))
 
 
 _DECOY_NOTE = ("noise", "autocorrelated noise (AR(1) per station over its sampling dates), independent of everything")
+#: drivers.tsv notes of the variables that drive nothing under either community model
+_PASSIVE_NOTES = {
+    "salinity_psu": ("none", "no effect; correlated with season and depth"),
+    "oxygen_umol_kg": ("none", "no effect; follows temperature (solubility) and depth"),
+    "chlorophyll_mg_m3": ("none", "no effect; follows season and depth"),
+    "noise_index": ("noise", "pure noise, independent of everything"),
+    DECOY_VARIABLE: _DECOY_NOTE,
+}
 
 
 def _truth_variables(env: pd.DataFrame) -> tuple[str, ...]:
@@ -731,11 +735,7 @@ def null_driver_strengths(env: pd.DataFrame) -> pd.DataFrame:
         "depth_m": ("none", layer),
         "ph": ("none", "no effect"),
         "pressure_dbar": ("none", "no effect; follows depth_m"),
-        "salinity_psu": ("none", "no effect; correlated with season and depth"),
-        "oxygen_umol_kg": ("none", "no effect; follows temperature (solubility) and depth"),
-        "chlorophyll_mg_m3": ("none", "no effect; follows season and depth"),
-        "noise_index": ("noise", "pure noise, independent of everything"),
-        DECOY_VARIABLE: _DECOY_NOTE,
+        **_PASSIVE_NOTES,
     }
     return _driver_table({}, notes, _truth_variables(env))
 
