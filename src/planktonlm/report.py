@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D
 from planktonlm import __version__
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import atomic_path
+from planktonlm.stats.multitest import FAMILIES, holm_table
 
 logger = logging.getLogger(__name__)
 
@@ -358,17 +359,6 @@ def _interval(mean: Any, low: Any, high: Any, digits: int = 2) -> str:
     return text
 
 
-def _holm(p: pd.Series) -> pd.Series:
-    """Holm's step-down adjustment of one family (NaN stays NaN)."""
-    values = pd.to_numeric(p, errors="coerce")
-    finite = values.dropna().sort_values(kind="mergesort")
-    m = len(finite)
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * finite.to_numpy())) if m else np.array([])
-    out = pd.Series(np.nan, index=p.index, dtype=float)
-    out.loc[finite.index] = adjusted
-    return out
-
-
 def _int(x: Any) -> str:
     return f"{int(round(float(x))):,}" if _finite(x) else "–"
 
@@ -583,17 +573,6 @@ _STAT_TABLES: dict[str, tuple[str, ...]] = dict(
 #: tables that are only shown when given; an empty one is kept (empty), not dropped
 _OPTIONAL_STATS = ("dbrda_conditional", "dbrda_season", "dbrda_anomalies", "dbrda_lagged", "season_baseline",
                    "profile_comparison", "trends", "time_lag")
-#: Holm families, as the shifts stage adjusts (used only when a table has no ``p_holm``)
-_HOLM = dict(dbrda_marginal=("p_value", ["profile", "transformation"]),
-             dbrda_conditional=("p_value", ["profile", "transformation"]),
-             dbrda_season=("p_value", ["profile", "transformation"]),
-             dbrda_anomalies=("p_value", ["profile", "transformation"]),
-             dbrda_lagged=("p_value", ["profile", "transformation"]),
-             varpart=("p_value", ["profile", "transformation"]),
-             cv_metrics=("p_perm", ["profile", "model", "cv"]),
-             trends=("p_value", ["profile", "variable"]))
-
-
 def _normalise_stats(inputs: ReportInputs,
                      problems: list[InputProblem]) -> tuple[dict[str, pd.DataFrame | None], str | None]:
     """Copies of the statistics tables with the column aliases resolved and keys as strings, and
@@ -625,15 +604,10 @@ def _normalise_stats(inputs: ReportInputs,
             frame["pseudo_f"] = frame["F"]
         if "testable" in frame.columns:
             frame["testable"] = frame["testable"].map(lambda v: _truthy(v, True))
-        if name in _HOLM and "p_holm" not in frame.columns and all(c in frame.columns for c in _HOLM[name][1]):
-            column, family = _HOLM[name]
-            if column in frame.columns:
-                p = pd.to_numeric(frame[column], errors="coerce")
-                if "testable" in frame.columns:
-                    p = p.where(frame["testable"])
-                frame["p_holm"] = np.nan
-                for _, index in frame.groupby(family, sort=True).groups.items():
-                    frame.loc[index, "p_holm"] = _holm(p.loc[index])
+        # Older result folders have no p_holm: adjust as the shifts stage does.
+        if name in FAMILIES and "p_holm" not in frame.columns and set([FAMILIES[name][0], *FAMILIES[name][1]]) <= set(frame.columns):
+            frame[FAMILIES[name][0]] = pd.to_numeric(frame[FAMILIES[name][0]], errors="coerce")
+            frame["p_holm"] = holm_table(name, frame)
         if name == "cv_metrics":
             frame["primary"] = (frame["primary"].map(lambda v: _truthy(v, False)) if "primary" in frame.columns
                                 else _fallback_primary(frame))

@@ -35,7 +35,7 @@ from planktonlm.io import atomic_path
 from planktonlm.stats.crossval import MODELS, cross_validate, make_model, paired_delta_r2, r2_score
 from planktonlm.stats.dbrda import FORWARD_COLUMNS, TEST_COLUMNS, DbRDA
 from planktonlm.stats.folds import GROUPINGS, FoldPlan, make_fold_plan
-from planktonlm.stats.multitest import bh_across, holm_within
+from planktonlm.stats.multitest import FAMILIES, bh_across, family_rows, holm_table
 from planktonlm.stats.ordination import PCoA
 from planktonlm.stats.permutations import SCHEMES, RestrictedPermutation, SamplingDesign, decorrelation_days
 from planktonlm.stats.timeseries import (
@@ -199,10 +199,6 @@ TABLE_COLUMNS = dict(
     time_lag=["profile", "transformation", "slope", "intercept", "r2", "n_pairs", "recurrence", "n_year_pairs", "n_half_year_pairs",
               "slope_p_value", "recurrence_p_value"] + _PERM + _ADJ,
 )
-#: families of Holm's adjustment per table
-HOLM_FAMILIES = dict(dbrda_marginal=_KEYS, dbrda_conditional=_KEYS, dbrda_season=_KEYS, dbrda_anomalies=_KEYS,
-                     dbrda_lagged=_KEYS, varpart=_KEYS, cv_metrics=["profile", "model", "cv"], trends=["profile", "variable"],
-                     time_lag=["profile"])
 SHIFT_TABLES = [*TABLE_COLUMNS, "vif", "excluded"]
 
 
@@ -548,19 +544,9 @@ def _compare_profiles(predictions: pd.DataFrame, cv_metrics: pd.DataFrame, plan:
 
 def _adjust_p_values(tables: dict[str, pd.DataFrame]) -> None:
     """Holm within each family, Benjamini-Hochberg over every test of the run (in place)."""
-    p_columns = dict(cv_metrics="p_perm", time_lag="slope_p_value")
-    tested = {}
-    for name, family in HOLM_FAMILIES.items():
-        table = tables[name]
-        column = p_columns.get(name, "p_value")
-        if name == "varpart" and len(table):
-            table = table[table["kind"] == "unique"]
-        if "testable" in table.columns:
-            table = table[table["testable"].astype(bool)]
-        view = table.rename(columns={column: "p_value"}) if column != "p_value" else table
-        tables[name]["p_holm"] = holm_within(view, family).reindex(tables[name].index)
-        tested[name] = view
-    for name, q in bh_across(tested).items():
+    for name in FAMILIES:
+        tables[name]["p_holm"] = holm_table(name, tables[name])
+    for name, q in bh_across({name: family_rows(name, tables[name]) for name in FAMILIES}).items():
         tables[name]["q_bh"] = q.reindex(tables[name].index)
 
 

@@ -46,3 +46,33 @@ def bh_across(tables: dict[str, pd.DataFrame], p_column: str = "p_value") -> dic
         out[name] = pd.Series(q[start : start + size], index=tables[name].index, name="q_bh")
         start += size
     return out
+
+
+#: Holm families of the shifts stage's tables: table -> (p-value column, columns that define a family)
+FAMILIES = dict(
+    dbrda_marginal=("p_value", ["profile", "transformation"]),
+    dbrda_conditional=("p_value", ["profile", "transformation"]),
+    dbrda_season=("p_value", ["profile", "transformation"]),
+    dbrda_anomalies=("p_value", ["profile", "transformation"]),
+    dbrda_lagged=("p_value", ["profile", "transformation"]),
+    varpart=("p_value", ["profile", "transformation"]),
+    cv_metrics=("p_perm", ["profile", "model", "cv"]),
+    trends=("p_value", ["profile", "variable"]),
+    time_lag=("slope_p_value", ["profile"]),
+)
+
+
+def family_rows(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a shifts table that are tests (testable; the unique fractions of variation
+    partitioning), with their p-value column named ``p_value``."""
+    column = FAMILIES[name][0]
+    if name == "varpart" and "kind" in table.columns:
+        table = table[table["kind"] == "unique"]
+    if "testable" in table.columns:
+        table = table[table["testable"].astype(bool)]
+    return table.rename(columns={column: "p_value"}) if column != "p_value" else table
+
+
+def holm_table(name: str, table: pd.DataFrame) -> pd.Series:
+    """Holm-adjusted p-values of a shifts table within its families (NaN for rows that are no test)."""
+    return holm_within(family_rows(name, table), FAMILIES[name][1]).reindex(table.index)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from planktonlm.stats.multitest import adjust, bh_across, holm_within
+from planktonlm.stats.multitest import adjust, bh_across, family_rows, holm_table, holm_within
 
 P = np.array([0.01, 0.04, 0.03, 0.2, 0.005, 0.5])
 
@@ -65,3 +65,17 @@ def test_bh_across_pools_every_table():
     alone = bh_across({"dbrda": first})["dbrda"]
     assert np.all(alone.iloc[:2].to_numpy() < out["dbrda"].iloc[:2].to_numpy())
     assert alone.iloc[:2].tolist() == pytest.approx(list(multipletests([0.01, 0.04], method="fdr_bh")[1]))
+
+
+def test_holm_table_adjusts_only_the_tests_of_each_family():
+    varpart = pd.DataFrame({"profile": "p", "transformation": "bc", "kind": ["unique", "unique", "shared", "group"],
+                            "p_value": [0.01, 0.04, np.nan, 0.001]})
+    # whole-group rows overlap the fractions: only the two unique fractions form the family
+    assert holm_table("varpart", varpart).round(12).tolist()[:2] == [0.02, 0.04]
+    assert holm_table("varpart", varpart).iloc[2:].isna().all()
+    marginal = pd.DataFrame({"profile": "p", "transformation": ["a", "a", "a", "b"], "p_value": [0.01, 0.02, np.nan, 0.03],
+                             "testable": [True, True, False, True]})
+    assert holm_table("dbrda_marginal", marginal).tolist()[:2] == pytest.approx([0.02, 0.02])
+    assert np.isnan(holm_table("dbrda_marginal", marginal).iloc[2]) and holm_table("dbrda_marginal", marginal).iloc[3] == 0.03
+    cv = pd.DataFrame({"profile": "p", "model": "ridge", "cv": "grouped", "p_perm": [0.01, 0.02]})
+    assert family_rows("cv_metrics", cv)["p_value"].tolist() == [0.01, 0.02]
