@@ -8,6 +8,7 @@ from the validated sections; they never see raw YAML.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,12 +17,14 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+T = TypeVar("T")
 
 
 @cache
@@ -85,7 +88,51 @@ def load_config(path: str | Path) -> dict:
     return validate_config(raw, file=str(path))
 
 
-def config_hash(config: dict) -> str:
+def is_published(config: Mapping[str, Any]) -> bool:
+    """True when the config runs on published tables (``published.environment`` set): the
+    workflow then skips QC, encoder and read profiles and builds the cube from the tables."""
+    return bool((config.get("published") or {}).get("environment"))
+
+
+def section_schema(section: str) -> dict:
+    """The JSON schema of one top-level config section (``shifts``, ``train``, ...)."""
+    properties = load_schema("config")["properties"]
+    if section not in properties:
+        raise KeyError(f"no config section {section!r}; sections: {', '.join(properties)}")
+    return properties[section]
+
+
+def validate_section(section: str, values: Mapping[str, Any] | None = None, *, file: str = "config/config.yaml") -> dict:
+    """One section with the schema's defaults filled in and checked against its bounds.
+
+    For stages and tests that need a section on its own: the defaults and the bounds live only in
+    the schema, so a section built here is exactly what :func:`validate_config` would give.
+    """
+    schema = section_schema(section)
+    filled = _fill_defaults(copy.deepcopy(dict(values or {})), schema)
+    problems = [
+        dataclasses.replace(p, column=f"{section}.{p.column}" if p.column else section)
+        for p in validate_against_schema(filled, schema, file=file)
+    ]
+    if problems:
+        raise PlanktonlmInputError(problems)
+    return filled
+
+
+def build_config(cls: type[T], section: str, values: Mapping[str, Any] | None = None, **overrides: Any) -> T:
+    """The frozen dataclass ``cls`` of config section ``section``.
+
+    ``values`` is the section as the validated config holds it (a rule's params); ``overrides``
+    replace single keys (tests, benchmarks). Defaults and bounds come from the schema only: keys
+    left out take the schema's default, and every value is checked against its bounds.
+    """
+    merged = {**dict(values or {}), **overrides}
+    filled = validate_section(section, merged)
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in filled.items() if k in names})
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
     """SHA-256 of the validated config (canonical JSON), recorded as provenance."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Cruise inputs: sample and unit sheets, their range checks, FASTQ checks, published tables."""
