@@ -3,12 +3,14 @@
 Every target is a function ``(argparse.Namespace) -> dict`` registered in ``BENCHMARKS``; its
 options go in ``add_bench_arguments``. ``run_bench`` prints the result as a small table (plus
 the machine it ran on) and, with ``--json PATH``, writes it as JSON too. Imports here stay
-standard-library only at module level: the CLI builds its parser from this module.
+standard-library (and planktonlm.errors) only at module level: the CLI builds its parser from this
+module, and ``planktonlm --help`` must stay instant; each target imports its heavy stack itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -18,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality", "stats-null")
 
@@ -75,28 +79,31 @@ def bench_simulate(
     seed: int = 1,
 ) -> dict:
     """Read pairs per second of the cruise simulator, stage by stage and end to end."""
-    import dataclasses
-
+    # numpy and pandas: deferred to keep `planktonlm --help` fast
     import numpy as np
 
-    from planktonlm import simulate as sim
-    from planktonlm.errors import InputProblem, PlanktonlmInputError
+    from planktonlm.simulate.community import resolve_niches, simulate_community
+    from planktonlm.simulate.design import PRESETS
+    from planktonlm.simulate.environment import simulate_environment
+    from planktonlm.simulate.genomes import DEFAULT_GENOMES_DIR, GenomeSet
+    from planktonlm.simulate.gzipio import GZIP_BACKEND, GZIP_LEVEL
+    from planktonlm.simulate.reads import format_fastq, iter_sample_read_pairs, read_shares
+    from planktonlm.simulate.writer import select_genomes, simulate_cruise
 
-    if preset not in sim.PRESETS:
+    if preset not in PRESETS:
         raise PlanktonlmInputError(InputProblem(file="planktonlm bench simulate", column="--preset", value=preset,
-                                                message="unknown preset", expected=f"one of {sorted(sim.PRESETS)}"))
-    design = sim.PRESETS[preset]
+                                                message="unknown preset", expected=f"one of {sorted(PRESETS)}"))
+    design = PRESETS[preset]
     overrides = {"reads_per_sample": reads_per_sample, "read_length": read_length}
     design = dataclasses.replace(design, **{k: v for k, v in overrides.items() if v is not None})
-    genomes_dir = Path(genomes_dir) if genomes_dir else sim.DEFAULT_GENOMES_DIR
+    genomes_dir = Path(genomes_dir) if genomes_dir else DEFAULT_GENOMES_DIR
 
     clock = time.perf_counter()
-    genome_set = sim.GenomeSet(sim._select_genomes(design, genomes_dir))
+    genome_set = GenomeSet(select_genomes(design, genomes_dir))
     load_s = time.perf_counter() - clock
-    env = sim.simulate_environment(design, seed)
-    abundance = sim.simulate_community(env, sim.resolve_niches(genome_set.names, seed), seed,
-                                       design.community_noise_sd)
-    shares = sim.read_shares(abundance, genome_set)
+    env = simulate_environment(design, seed)
+    abundance = simulate_community(env, resolve_niches(genome_set.names, seed), seed, design.community_noise_sd)
+    shares = read_shares(abundance, genome_set)
     pairs = len(env) * design.reads_per_sample
     width = len(str(design.reads_per_sample))
 
@@ -104,20 +111,20 @@ def bench_simulate(
     for _ in range(max(1, repeats)):
         clock = time.perf_counter()
         for i in range(len(env)):
-            for _batch in sim.iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
+            for _batch in iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
                 pass
         generate.append(time.perf_counter() - clock)
 
         clock = time.perf_counter()
         for i, sample in enumerate(env["sample"]):
-            for b in sim.iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
-                sim.format_fastq(sample, 1, width, 1, b.r1, b.q1)
-                sim.format_fastq(sample, 1, width, 2, b.r2, b.q2)
+            for b in iter_sample_read_pairs(genome_set, shares[i], design.reads_per_sample, design, seed, i):
+                format_fastq(sample, 1, width, 1, b.r1, b.q1)
+                format_fastq(sample, 1, width, 2, b.r2, b.q2)
         to_text.append(time.perf_counter() - clock)
 
         with tempfile.TemporaryDirectory(prefix="planktonlm-bench-") as tmp:
             clock = time.perf_counter()
-            sim.simulate_cruise(design, Path(tmp) / "cruise", seed, genomes_dir)
+            simulate_cruise(design, Path(tmp) / "cruise", seed, genomes_dir)
             end_to_end.append(time.perf_counter() - clock)
             size = sum(p.stat().st_size for p in (Path(tmp) / "cruise").rglob("*") if p.is_file())
 
@@ -131,7 +138,7 @@ def bench_simulate(
         "target": "simulate",
         "parameters": {"preset": design.name, "samples": len(env), "reads_per_sample": design.reads_per_sample,
                        "read_length": design.read_length, "genomes": len(genome_set.names),
-                       "repeats": max(1, repeats), "seed": seed, "gzip": f"{sim.GZIP_BACKEND} level {sim.GZIP_LEVEL}",
+                       "repeats": max(1, repeats), "seed": seed, "gzip": f"{GZIP_BACKEND} level {GZIP_LEVEL}",
                        "numpy": np.__version__},
         "results": [
             row("generate", generate, "fragments, errors, qualities as arrays (no text, no files)"),
@@ -146,17 +153,19 @@ def bench_simulate(
 
 def bench_encoder_throughput(args: argparse.Namespace) -> dict:
     """Training and embedding reads/s and peak memory: configured model vs a DNABERT-2-sized one."""
-    from planktonlm.config import load_config
+    # torch: deferred to keep `planktonlm --help` fast
+    from planktonlm.config import build_config, load_config
     from planktonlm.encoder.benchmarks import bench_throughput
     from planktonlm.encoder.model import ModelConfig
     from planktonlm.encoder.train import TrainConfig
-    from planktonlm.reads import select_fragments
+    from planktonlm.reads.fragments import select_fragments
 
     config = load_config(args.config)
     units = Path(args.sim_dir) / "units.tsv"
     first = units.read_text().splitlines()[1].split("\t")
     fragments = select_fragments(first[2], first[3] or None, 4096, args.seed)
-    out = bench_throughput(fragments, ModelConfig(**config["model"]), train_cfg=TrainConfig(**config["train"]),
+    out = bench_throughput(fragments, build_config(ModelConfig, "model", config["model"]),
+                           train_cfg=build_config(TrainConfig, "train", config["train"]),
                            include_large=not args.no_large, device=args.device, seed=args.seed)
     rows = [{"model": name, **{k: v for k, v in values.items() if not isinstance(v, dict)}}
             for name, values in out["models"].items()]
@@ -166,7 +175,7 @@ def bench_encoder_throughput(args: argparse.Namespace) -> dict:
 
 def bench_encoder_quality(args: argparse.Namespace) -> dict:
     """Genome of origin from read vectors: trained vs untrained encoder vs tetranucleotides."""
-    from planktonlm.encoder.benchmarks import bench_quality
+    from planktonlm.encoder.benchmarks import bench_quality  # torch: deferred to keep `planktonlm --help` fast
 
     out = bench_quality(args.sim_dir, args.model_dir, n_eval_reads=args.n_eval_reads, seed=args.seed,
                         device=args.device)
@@ -177,7 +186,7 @@ def bench_encoder_quality(args: argparse.Namespace) -> dict:
 
 def bench_stats_null(args: argparse.Namespace) -> dict:
     """Rejection rates of the shifts tests on autocorrelated null cruises (and power on driven ones)."""
-    from planktonlm.stats_calibration import calibrate
+    from planktonlm.stats.calibration import calibrate  # scikit-learn, joblib: deferred to keep `planktonlm --help` fast
 
     started = time.perf_counter()
     rows, summary = calibrate(n_per_cell=args.per_cell, n_permutations=args.permutations, seed=args.seed, n_jobs=args.jobs)

@@ -1,7 +1,8 @@
 """The ``planktonlm`` command: simulate a cruise, validate inputs, run benchmarks.
 
-Each sub-command is a thin shell over one package function; imports are lazy so that
-``planktonlm --help`` is instant and torch loads only for commands that need it.
+Each sub-command is a thin shell over one package function. The sub-commands' own modules are
+imported when the command runs, so that ``planktonlm --help`` is instant (no numpy, pandas or
+torch); ``planktonlm.bench`` is standard library only at module level and imported here.
 """
 
 from __future__ import annotations
@@ -9,24 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from planktonlm.bench import add_bench_arguments, run_bench
 from planktonlm.errors import PlanktonlmInputError
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
-    from planktonlm.simulate import simulate_cruise_cli
+    from planktonlm.simulate.cli import simulate_cruise_cli  # numpy and pandas: deferred to keep --help fast
 
     simulate_cruise_cli(args)
 
 
-def _cmd_bench(args: argparse.Namespace) -> None:
-    from planktonlm.bench import run_bench
-
-    run_bench(args)
-
-
 def _cmd_validate(args: argparse.Namespace) -> None:
+    # pandas, jsonschema and yaml: deferred to keep --help fast
     from planktonlm.config import load_config
-    from planktonlm.samples import load_workflow_cruise
+    from planktonlm.inputs.cruise import load_workflow_cruise
 
     cruise = load_workflow_cruise(load_config(args.config))
     print(f"ok: {len(cruise.samples)} samples, {len(cruise.units)} units, inputs valid")
@@ -56,11 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add decoy_index: an AR(1) variable per station with this autocorrelation that drives nothing")
     sim.set_defaults(func=_cmd_simulate)
 
-    from planktonlm.bench import add_bench_arguments  # standard library only: keeps --help instant
-
     bench = sub.add_parser("bench", help="measure throughput (simulate, ...) and print a table")
     add_bench_arguments(bench)
-    bench.set_defaults(func=_cmd_bench)
+    bench.set_defaults(func=run_bench)
 
     val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")
     val.add_argument("--config", default="config/config.yaml")

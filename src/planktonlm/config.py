@@ -132,6 +132,15 @@ def build_config(cls: type[T], section: str, values: Mapping[str, Any] | None = 
     return cls(**{k: v for k, v in filled.items() if k in names})
 
 
+# Sections read only by the stages after the cube: changing them must not rebuild the cube.
+DOWNSTREAM_OF_CUBE = ("ecology", "shifts", "report")
+
+
+def cube_config(config: Mapping[str, Any]) -> dict:
+    """The config the cube depends on (and records the hash of): every section but those after it."""
+    return {k: v for k, v in config.items() if k not in DOWNSTREAM_OF_CUBE}
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """SHA-256 of the validated config (canonical JSON), recorded as provenance."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)

@@ -24,6 +24,10 @@ METADATA_COORDS = {
     "cruise": "cruise", "station": "station", "depth_m": "depth", "latitude": "latitude", "longitude": "longitude",
 }
 
+# Names of the cube's profile variables and their OTU dimensions: abundance_<profile>(sample, otu_<profile>).
+ABUNDANCE_PREFIX = "abundance_"
+OTU_DIM_PREFIX = "otu_"
+
 # Hydrostatic approximation: 1 m of seawater ~ 1.02 dbar (rho ~ 1025-1050 kg/m3, g ~ 9.81 m/s2;
 # the exact factor, 1.005-1.03 depending on depth and latitude, lies well inside the tolerance).
 DBAR_PER_METRE = 1.02

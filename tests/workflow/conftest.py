@@ -61,6 +61,19 @@ def tiny_config(tiny_cruise) -> Path:
     return write_config(tiny_cruise / "tiny.yaml", TINY_SETTINGS)
 
 
+@pytest.fixture(scope="session")
+def tiny_config_with():
+    """tiny_config_with(path, {section: {key: value}}): the tiny config with some keys changed."""
+
+    def write(path: Path, changes: dict) -> Path:
+        settings = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY_SETTINGS.items()}
+        for section, values in changes.items():
+            settings.setdefault(section, {}).update(values)
+        return write_config(path, settings)
+
+    return write
+
+
 #: the shipped config with the tiny cruise and small, fast models
 TINY_SETTINGS = {
     "samples": "cruise/samples.tsv", "units": "cruise/units.tsv", "oracle_truth": "cruise/truth", "seed": 3,

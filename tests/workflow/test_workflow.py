@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-
 pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +142,19 @@ def test_same_inputs_same_results(full_run, run_snakemake, tiny_config, tmp_path
             for root in (full_run, second)]
     pd.testing.assert_frame_equal(*logs)
     assert compared > 50
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "reruns"),
+    [
+        ("report", {"dpi": 51}, {"report"}),
+        ("shifts", {"n_repeats": 3}, {"shifts", "report"}),
+        ("ecology", {"n_pcoa_axes": 9}, {"ecology", "shifts", "report"}),
+    ],
+)
+def test_a_changed_option_reruns_only_what_reads_it(full_run, run_snakemake, tiny_config_with, section, change, reruns):
+    """Each rule gets only its own config sections, and the cube hashes only those upstream of it."""
+    changed = tiny_config_with(full_run / f"changed_{section}.yaml", {section: change})
+    done = run_snakemake(full_run, "--dry-run", configfile=changed, check=True)
+    planned = set(job_counts(done.stdout + done.stderr)) - {"all"}
+    assert planned == reruns, done.stdout[-3000:]

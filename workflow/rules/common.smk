@@ -2,9 +2,8 @@
 # a bad config, sample sheet, unit sheet or FASTQ stops the run with every problem listed.
 import re
 
-from planktonlm.config import encoder_gpu_count, validate_config
-from planktonlm.published import is_published
-from planktonlm.samples import load_workflow_cruise
+from planktonlm.config import cube_config, encoder_gpu_count, is_published, validate_config
+from planktonlm.inputs.cruise import load_workflow_cruise
 
 
 config.update(validate_config(config))
@@ -14,6 +13,8 @@ PUBLISHED = is_published(config)
 # Files that passed a full scan (same path, size, mtime) are not streamed again at every parse.
 CRUISE = load_workflow_cruise(config, scan_cache=".snakemake/planktonlm/fastq_scans.json")
 SAMPLES = CRUISE.sample_ids()
+# The cube gets (and hashes) only the sections upstream of it: a report option reruns the report alone.
+CUBE_CONFIG = cube_config(config)
 
 
 def id_regex(ids):
@@ -112,7 +113,7 @@ def shifts_inputs(wildcards):
 
 
 def report_inputs(wildcards):
-    """Every table the report shows, by name (see planktonlm.report.report_stage)."""
+    """Every table the report shows, by name (see planktonlm.stages.report)."""
     shifts = {name: f"results/shifts/{name}.tsv" for name in SHIFT_TABLES if name != "vif"}
     if PUBLISHED:
         return {"cube": "results/cube.nc", **shifts}

@@ -5,12 +5,12 @@ rule cube:
     input:
         unpack(cube_inputs),
     output:
-        report("results/cube.nc", caption="../report/cube.rst", category="Community cube"),
+        cube=report("results/cube.nc", caption="../report/cube.rst", category="Community cube"),
     log:
         "results/logs/cube/cube.log",
     params:
-        config=config,
+        config=CUBE_CONFIG,
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/cube.py"

@@ -3,7 +3,7 @@
 
 rule ecology:
     input:
-        "results/cube.nc",
+        cube="results/cube.nc",
     output:
         alpha="results/ecology/{profile}/alpha.tsv",
         distances="results/ecology/{profile}/distances.tsv",
@@ -16,9 +16,10 @@ rule ecology:
     params:
         ecology=config["ecology"],
         seed=config["seed"],
+        profile="{profile}",
     wildcard_constraints:
         profile="embedding|kmer",
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/ecology.py"

@@ -5,6 +5,8 @@ rule embed_sample:
     input:
         unpack(qc_reads),
         weights="results/model/model.pt",
+        model_config="results/model/config.json",
+        tokenizer="results/model/tokenizer.json",
     output:
         npy="results/embed/{sample}.npy",
         ids="results/embed/{sample}.ids.txt",
@@ -15,10 +17,11 @@ rule embed_sample:
     params:
         embed=config["embed"],
         seed=config["seed"],
+        sample="{sample}",
     threads: config["embed"]["threads"]
     resources:
         gpu=EMBED_GPUS,
     conda:
-        "../../envs/encoder.yaml"
+        "../envs/encoder.yaml"
     script:
         "../scripts/embed_sample.py"

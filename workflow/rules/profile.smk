@@ -6,20 +6,21 @@ rule kmer_vectors:
         unpack(qc_reads),
         ids="results/embed/{sample}.ids.txt",
     output:
-        "results/profile/kmer/vectors/{sample}.npy",
+        vectors="results/profile/kmer/vectors/{sample}.npy",
     log:
         "results/logs/kmer_vectors/{sample}.log",
     params:
         k=config["profiles"]["kmer_k"],
+        sample="{sample}",
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/kmer_vectors.py"
 
 
 rule build_profile:
     input:
-        profile_vectors,
+        vectors=profile_vectors,
     output:
         counts_tsv=report(
             "results/profile/{profile}/counts.tsv",
@@ -37,9 +38,10 @@ rule build_profile:
         profiles=config["profiles"],
         seed=config["seed"],
         samples=SAMPLES,
+        profile="{profile}",
     wildcard_constraints:
         profile="embedding|kmer",
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/build_profile.py"

@@ -19,7 +19,7 @@ rule cutadapt_pe:
     wildcard_constraints:
         sample=PAIRED,
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/cutadapt.py"
 
@@ -41,7 +41,7 @@ rule cutadapt_se:
     wildcard_constraints:
         sample=SINGLE,
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/cutadapt.py"
 
@@ -59,10 +59,12 @@ rule merge_units_pe:
         "results/logs/merge_units_pe/{sample}.log",
     benchmark:
         "results/benchmarks/merge_units_pe/{sample}.tsv"
+    params:
+        sample="{sample}",
     wildcard_constraints:
         sample=PAIRED,
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/merge_units.py"
 
@@ -78,19 +80,21 @@ rule merge_units_se:
         "results/logs/merge_units_se/{sample}.log",
     benchmark:
         "results/benchmarks/merge_units_se/{sample}.tsv"
+    params:
+        sample="{sample}",
     wildcard_constraints:
         sample=SINGLE,
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/merge_units.py"
 
 
 rule read_accounting:
     input:
-        expand("results/qc/accounting/{sample}.tsv", sample=SAMPLES),
+        accounting=expand("results/qc/accounting/{sample}.tsv", sample=SAMPLES),
     output:
-        report(
+        table=report(
             "results/qc/read_accounting.tsv",
             caption="../report/read_accounting.rst",
             category="Read QC",
@@ -98,16 +102,16 @@ rule read_accounting:
     log:
         "results/logs/read_accounting/read_accounting.log",
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/read_accounting.py"
 
 
 rule multiqc:
     input:
-        all_cutadapt_reports,
+        reports=all_cutadapt_reports,
     output:
-        report(
+        html=report(
             "results/qc/multiqc_report.html",
             caption="../report/multiqc.rst",
             category="Read QC",
@@ -115,6 +119,6 @@ rule multiqc:
     log:
         "results/logs/multiqc/multiqc.log",
     conda:
-        "../../envs/qc.yaml"
+        "../envs/qc.yaml"
     script:
         "../scripts/multiqc.py"

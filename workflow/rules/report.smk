@@ -5,7 +5,7 @@ rule report:
     input:
         unpack(report_inputs),
     output:
-        report("results/report.html", caption="../report/report.rst", category="Report"),
+        html=report("results/report.html", caption="../report/report.rst", category="Report"),
     log:
         "results/logs/report/report.log",
     params:
@@ -13,6 +13,6 @@ rule report:
         seed=config["seed"],
         checkpoint=config["model"]["checkpoint"],
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/report.py"

@@ -17,6 +17,6 @@ rule shifts:
         seed=config["seed"],
     threads: workflow.cores
     conda:
-        "../../envs/stats.yaml"
+        "../envs/stats.yaml"
     script:
         "../scripts/shifts.py"

@@ -10,7 +10,7 @@ rule train_encoder:
         config="results/model/config.json",
         tokenizer="results/model/tokenizer.json",
         sha256="results/model/weights.sha256",
-        log=report(
+        train_log=report(
             "results/model/train_log.tsv",
             caption="../report/train_log.rst",
             category="Encoder",
@@ -23,10 +23,12 @@ rule train_encoder:
         model=config["model"],
         train=config["train"],
         seed=config["seed"],
+        samples=SAMPLES,
+        paired_samples=CRUISE.paired_samples(),
     threads: workflow.cores
     resources:
         gpu=TRAIN_GPUS,
     conda:
-        "../../envs/encoder.yaml"
+        "../envs/encoder.yaml"
     script:
         "../scripts/train_encoder.py"

@@ -1,5 +1,3 @@
-from planktonlm.cube import cube_stage
-from planktonlm.io import setup_logging
+from planktonlm.stages import Job, cube
 
-setup_logging(snakemake.log[0])
-cube_stage(dict(snakemake.input.items()), out_nc=snakemake.output[0], config=snakemake.params.config)
+cube.cube(Job.from_snakemake(snakemake))

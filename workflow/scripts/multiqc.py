@@ -1,5 +1,3 @@
-from planktonlm.io import setup_logging
-from planktonlm.qc import run_multiqc
+from planktonlm.stages import Job, qc
 
-setup_logging(snakemake.log[0])
-run_multiqc(list(snakemake.input), snakemake.output[0], log=snakemake.log[0])
+qc.multiqc(Job.from_snakemake(snakemake))

@@ -1,5 +1,3 @@
-from planktonlm.io import setup_logging
-from planktonlm.qc import collect_accounting
+from planktonlm.stages import Job, qc
 
-setup_logging(snakemake.log[0])
-collect_accounting(list(snakemake.input), snakemake.output[0])
+qc.read_accounting(Job.from_snakemake(snakemake))

@@ -1,7 +1,8 @@
 """The DNA read encoder (the only part of planktonlm that imports torch).
 
-tokenizer: reads -> token ids; model: ReadEncoder (nanoGPT-style transformer);
-train: self-supervised training, model folder, load/reuse; embed: fragment vectors per sample;
+tokenizer: reads -> token ids; model: ReadEncoder (nanoGPT-style transformer) and ModelConfig;
+data: training pool, views, validation split, batches; train: the training loop, losses,
+checkpoints; model_dir: write / load / import a model folder; embed: fragment vectors per sample;
 device: auto/cpu/cuda in one place; benchmarks: throughput and embedding quality.
 Import the submodules directly (``from planktonlm.encoder.embed import embed_sample``).
 """

@@ -11,7 +11,6 @@ Both return plain dicts (JSON-serialisable) for ``planktonlm bench``.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import resource
 import threading
@@ -28,15 +27,18 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
+from planktonlm.config import build_config
+from planktonlm.encoder.data import make_batch, tokenize_views
 from planktonlm.encoder.device import DevicePlan, resolve_device
 from planktonlm.encoder.embed import embed_fragments
-from planktonlm.encoder.model import ModelConfig, ReadEncoder, ReadEncoderConfig, count_parameters
+from planktonlm.encoder.model import ModelConfig, ReadEncoder, count_parameters
+from planktonlm.encoder.model_dir import POOL_FILE, load_model, train_seed
 from planktonlm.encoder.tokenizer import TokenizerSpec
-from planktonlm.encoder.train import (CONFIG_FILE, POOL_FILE, TrainConfig, batch_losses, load_model, make_batch,
-                                      make_optimizer, tokenize_views)
+from planktonlm.encoder.train import TrainConfig, batch_losses, make_optimizer
 from planktonlm.errors import InputProblem, PlanktonlmInputError
-from planktonlm.kmers import kmer_frequencies
-from planktonlm.reads import Fragment, derive_seed, iter_fragments, reservoir_sample
+from planktonlm.reads.fragments import Fragment, iter_fragments, reservoir_sample
+from planktonlm.reads.kmers import kmer_frequencies
+from planktonlm.seeding import derive_seed
 
 DNABERT2_SIZE = {"n_layer": 12, "d_model": 768, "n_head": 12}
 
@@ -185,8 +187,8 @@ def bench_throughput(
     if not fragments:
         raise PlanktonlmInputError(InputProblem(file="bench", message="no reads to benchmark with",
                                                 expected="at least one fragment"))
-    model_section = model_section or ModelConfig()
-    train_cfg = train_cfg or TrainConfig()
+    model_section = model_section or build_config(ModelConfig, "model")
+    train_cfg = train_cfg or build_config(TrainConfig, "train")
     plan = resolve_device(device)
     results = {"device": plan.describe(), "torch_threads": torch.get_num_threads(), "models": {}}
     results["models"]["configured"] = _throughput_one(fragments, model_section, train_cfg, n_train_steps,
@@ -204,7 +206,7 @@ def bench_throughput(
 
 def tetranucleotide_frequencies(fragments: Sequence[Fragment]) -> np.ndarray:
     """Canonical 4-mer frequencies (136 dims) over both mates of each fragment: (n, 136) float64,
-    computed exactly as the k-mer baseline profile computes them (``planktonlm.kmers``)."""
+    computed exactly as the k-mer baseline profile computes them (``planktonlm.reads.kmers``)."""
     mates = [f.seq2 or "" for f in fragments] if any(f.seq2 is not None for f in fragments) else None
     return kmer_frequencies([f.seq1 for f in fragments], mates, k=4)
 
@@ -306,8 +308,8 @@ def bench_quality(
     sim_dir, model_dir = Path(sim_dir), Path(model_dir)
     plan = resolve_device(device)
     trained, spec, cfg = load_model(model_dir, device=str(plan.device))
-    train_seed = json.loads((model_dir / CONFIG_FILE).read_text()).get("seed")
-    init_seed = derive_seed(train_seed if train_seed is not None else seed, "init")
+    trained_with = train_seed(model_dir)
+    init_seed = derive_seed(trained_with if trained_with is not None else seed, "init")
     untrained = ReadEncoder(cfg, torch.Generator().manual_seed(init_seed)).to(plan.device).eval()
     exclude = _training_read_ids(model_dir)
     fragments, genomes = eval_fragments(sim_dir, exclude, n_eval_reads, seed)

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 
 from planktonlm.encoder.device import DevicePlan, deterministic_algorithms, resolve_device, torch_threads
 from planktonlm.encoder.model import ReadEncoder
+from planktonlm.encoder.model_dir import load_model
 from planktonlm.encoder.tokenizer import TokenizerSpec, encode_batch, reverse_complement
-from planktonlm.encoder.train import load_model
-from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import atomic_path
-from planktonlm.reads import Fragment, PathLike, iter_fragments, select_fragments
+from planktonlm.reads.fastq import PathLike
+from planktonlm.reads.fragments import Fragment, iter_fragments, select_fragments
 
 logger = logging.getLogger(__name__)
 
@@ -38,26 +38,15 @@ LOG_EVERY_BATCHES = 20
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    """The `embed:` section of config.yaml."""
+    """The `embed:` section of config.yaml (defaults and bounds: workflow/schemas/config.schema.yaml).
 
-    reads_per_sample: int = 2000  # fragments embedded per sample, seeded subsample (0 = all)
-    batch_size: int = 512  # fragments per forward batch (memory is bounded by this)
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 1  # the rule's `threads:` (CPU threads per job; one job per core is fastest)
+    Build it with ``planktonlm.config.build_config(EmbedConfig, "embed", section)``.
+    """
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.threads < 1:
-            problems.append(InputProblem(file="config", column="embed.threads", value=self.threads,
-                                         message="invalid thread count", expected=">= 1"))
-        if self.reads_per_sample < 0:
-            problems.append(InputProblem(file="config", column="embed.reads_per_sample", value=self.reads_per_sample,
-                                         message="negative read cap", expected=">= 0 (0 = every read)"))
-        if self.batch_size < 1:
-            problems.append(InputProblem(file="config", column="embed.batch_size", value=self.batch_size,
-                                         message="invalid batch size", expected=">= 1"))
-        if problems:
-            raise PlanktonlmInputError(problems)
+    reads_per_sample: int  # fragments embedded per sample, seeded subsample (0 = all)
+    batch_size: int  # fragments per forward batch (memory is bounded by this)
+    device: str  # auto | cpu | cuda
+    threads: int  # the rule's `threads:` (CPU threads per job; one job per core is fastest)
 
 
 def _canonical_strands(seq: str) -> tuple[str, str]:

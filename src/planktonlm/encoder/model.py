@@ -27,26 +27,29 @@ from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The `model:` section of config.yaml."""
+    """The `model:` section of config.yaml (defaults and bounds: workflow/schemas/config.schema.yaml).
 
-    checkpoint: str = ""  # folder of a trained model to reuse; "" = train on this cruise
-    tokenizer: str = "kmer"  # "kmer" (non-overlapping k-mers) or "nucleotide"
-    k: int = 4  # bases per k-mer token (ignored for "nucleotide")
-    n_layer: int = 2  # transformer blocks
-    n_head: int = 4  # attention heads (d_model must be a multiple)
-    d_model: int = 64  # width of the hidden states and of the read vectors
-    max_len: int = 40  # tokens per read including CLS; longer reads are truncated
-    dropout: float = 0.0
-    overlap_embedding: bool = True  # a k-mer token also embeds the k-1 k-mers overlapping its end
+    Build it with ``planktonlm.config.build_config(ModelConfig, "model", section)``.
+    """
+
+    checkpoint: str  # folder of a trained model to reuse; "" = train on this cruise
+    tokenizer: str  # "kmer" (non-overlapping k-mers) or "nucleotide"
+    k: int  # bases per k-mer token (ignored for "nucleotide")
+    n_layer: int  # transformer blocks
+    n_head: int  # attention heads (d_model must be a multiple)
+    d_model: int  # width of the hidden states and of the read vectors
+    max_len: int  # tokens per read including CLS; longer reads are truncated
+    dropout: float
 
     def tokenizer_spec(self) -> TokenizerSpec:
         return TokenizerSpec.from_model_section(self.tokenizer, self.k, self.max_len)
 
     def encoder_config(self) -> ReadEncoderConfig:
+        """The architecture; a k-mer token also embeds the k-1 k-mers overlapping its end (k > 1)."""
         spec = self.tokenizer_spec()
         return ReadEncoderConfig(vocab_size=spec.vocab_size, max_len=self.max_len, n_layer=self.n_layer,
                                  n_head=self.n_head, d_model=self.d_model, dropout=self.dropout, k=spec.k,
-                                 overlap_embedding=self.overlap_embedding and spec.k > 1)
+                                 overlap_embedding=spec.k > 1)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ the sample ids it works on; a stage never parses ids back out of file names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,14 @@ class Job:
             log=smk.log[0] if len(smk.log) else None,
             threads=smk.threads,
         )
+
+    def require_outputs(self, names: Iterable[str], rule: str) -> None:
+        """Raise ValueError unless the named outputs are exactly ``names`` (checked before any work)."""
+        names = list(names)
+        missing = [name for name in names if name not in self.output]
+        unknown = [name for name in self.output if name not in names]
+        if missing or unknown:
+            raise ValueError(f"{rule} rule outputs must be exactly {names}: missing {missing}, unknown {unknown}")
 
 
 def _plain(value: Any) -> Any:

@@ -7,7 +7,8 @@ Undated samples belong to their series but are left out of anything that needs a
 * seasonal harmonics (hemisphere-aware) and a linear time trend as model features;
 * per-series harmonic climatology and de-seasoned anomalies;
 * seasonal Mann-Kendall trend tests with Sen's slope per year;
-* time-lag analysis of community dissimilarity with a permutation test;
+* pairs of samples within a series; time-lag analysis of community dissimilarity with a
+  permutation test;
 * environment at previous sampling dates (lagged predictors).
 
 Pure numpy / pandas / pymannkendall.
@@ -35,6 +36,30 @@ def to_utc(values: pd.Series) -> pd.Series:
 def _days(dt: pd.Series) -> pd.Series:
     # float days since the epoch: independent of the datetime64 resolution pandas picks
     return (dt - _EPOCH) / pd.Timedelta(days=1)
+
+
+def within_series_pairs(series: np.ndarray | pd.Series, *, consecutive: bool = False,
+                        valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs ``(i, j)``, ``i < j``, of samples in the same series, in lexicographic order.
+
+    ``series``: one series key per row (e.g. :func:`series_labels`, or a code per station x
+    exact depth). ``consecutive``: only each row with the next row of its series (rows must then
+    be in time order within each series); otherwise every pair. ``valid``: rows to pair at all
+    (e.g. dated samples). Returns two integer arrays of row positions.
+    """
+    codes = pd.factorize(np.asarray(series, dtype=object))[0]
+    if valid is not None:
+        codes = np.where(np.asarray(valid, dtype=bool), codes, -1)
+    firsts, seconds = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+    for code in np.unique(codes[codes >= 0]):
+        rows = np.flatnonzero(codes == code)
+        n = len(rows)
+        i, j = (np.arange(n - 1), np.arange(1, n)) if consecutive else np.triu_indices(n, k=1)
+        firsts.append(rows[i])
+        seconds.append(rows[j])
+    ia, ib = np.concatenate(firsts), np.concatenate(seconds)
+    order = np.lexsort((ib, ia))
+    return ia[order], ib[order]
 
 
 def seasonal_time_features(datetimes: pd.Series,
@@ -229,9 +254,7 @@ def time_lag_analysis(distances: np.ndarray, meta: pd.DataFrame,
         raise ValueError(f"distances shape {d.shape} does not match {n} samples")
     f = _series_frame(meta)
     labels, t = f["series"].to_numpy(), f["t"].to_numpy()
-    ia, ib = np.triu_indices(n, k=1)
-    keep = (labels[ia] == labels[ib]) & np.isfinite(t[ia]) & np.isfinite(t[ib])
-    ia, ib = ia[keep], ib[keep]
+    ia, ib = within_series_pairs(labels, valid=np.isfinite(t))
     dis = d[ia, ib]
     if not np.isfinite(dis).all():
         raise ValueError("distances contain non-finite values for within-series pairs")

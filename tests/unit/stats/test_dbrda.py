@@ -10,7 +10,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from planktonlm.errors import PlanktonlmInputError
-from planktonlm.simulate import monthly_design, simulate_tables
+from planktonlm.simulate.community import simulate_tables
+from planktonlm.simulate.design import monthly_design
 from planktonlm.stats.dbrda import DbRDA, adjusted_r2
 from planktonlm.stats.permutations import RestrictedPermutation, SamplingDesign
 from planktonlm.stats.transforms import community_distance

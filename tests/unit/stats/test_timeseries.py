@@ -16,6 +16,7 @@ from planktonlm.stats.timeseries import (
     series_labels,
     series_order,
     time_lag_analysis,
+    within_series_pairs,
 )
 
 YEAR = 365.25
@@ -232,3 +233,15 @@ def test_lagged_environment_shifts_within_series_and_respects_gaps():
     assert out.loc[ia[3], "sal_lag1"] == 12.0
     # series B does not see series A
     assert np.isnan(out.loc[b.index[0], "temp_lag1"]) and out.loc[b.index[1], "temp_lag1"] == 6.0
+
+
+def test_within_series_pairs_all_consecutive_and_valid_rows():
+    series = np.array(["a", "b", "a", "a", "b"])
+    i, j = within_series_pairs(series)
+    assert list(zip(i, j)) == [(0, 2), (0, 3), (1, 4), (2, 3)]  # lexicographic, never across series
+    i, j = within_series_pairs(series, consecutive=True)
+    assert list(zip(i, j)) == [(0, 2), (1, 4), (2, 3)]
+    i, j = within_series_pairs(series, valid=np.array([True, True, False, True, True]))
+    assert list(zip(i, j)) == [(0, 3), (1, 4)]
+    i, j = within_series_pairs(np.array(["a", "b"]))
+    assert i.size == j.size == 0

@@ -1,0 +1,222 @@
+"""The validated cruise: read and check samples.tsv, units.tsv and the FASTQ files they list.
+
+Everything is checked before any job runs and every problem is collected, so that one
+PlanktonlmInputError tells the user all there is to fix. The check families, in order:
+
+1. table structure, 2. header, 3. cells against the JSON schemas (:mod:`.sheets`);
+4. what a schema cannot say: unique ids, physical ranges, pressure vs depth, ISO 8601 dates,
+   units vs samples (:mod:`.checks`), FASTQ files present and readable (:mod:`.fastq_checks`);
+5. FASTQ content (:mod:`.fastq_checks` with :mod:`planktonlm.reads.fastq`): compression
+   integrity, syntax, quality lengths, mates.
+
+Row numbers are 1-based data rows (the header is row 0), as in InputProblem.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from planktonlm.config import is_published, load_schema
+from planktonlm.errors import InputProblem, PlanktonlmInputError
+from planktonlm.inputs.checks import check_pressure, check_ranges, check_unique, check_units_vs_samples, parse_datetimes
+from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, ScanCache, check_fastq_files, scan_fastq_content
+from planktonlm.inputs.sheets import PathLike, check_cells, column_problems, read_tsv, required_columns
+from planktonlm.vocab import NON_ENV_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sequencing run of a sample; ``fq2 == ""`` for single-end."""
+
+    sample: str
+    unit: str
+    fq1: str
+    fq2: str
+
+    @property
+    def paired(self) -> bool:
+        return bool(self.fq2)
+
+
+@dataclass(frozen=True, eq=False)
+class Cruise:
+    """Validated inputs.
+
+    ``samples``: index = sample id (file order); columns as in samples.tsv; ``cruise`` and
+    ``station`` strings, ``datetime`` UTC timestamps, every other column float (NaN = missing).
+    ``units``: columns sample, unit, fq1, fq2 (fq2 == "" for single-end), rows in file order.
+    """
+
+    samples: pd.DataFrame
+    units: pd.DataFrame
+
+    def sample_ids(self) -> list[str]:
+        return list(self.samples.index)
+
+    def units_of(self, sample: str) -> pd.DataFrame:
+        if sample not in self.samples.index:
+            raise KeyError(f"unknown sample {sample!r}")
+        return self.units[self.units["sample"] == sample]
+
+    def unit_ids(self, sample: str) -> list[str]:
+        """Unit ids of ``sample``, in file order."""
+        return list(self.units_of(sample)["unit"])
+
+    def unit(self, sample: str, unit: str) -> Unit:
+        """One unit of a sample (KeyError if there is no such unit)."""
+        rows = self.units_of(sample)
+        rows = rows[rows["unit"] == unit]
+        if rows.empty:
+            raise KeyError(f"sample {sample!r} has no unit {unit!r}")
+        return Unit(**rows.iloc[0].to_dict())
+
+    def is_paired(self, sample: str) -> bool:
+        return bool((self.units_of(sample)["fq2"] != "").all())
+
+    def paired_samples(self) -> list[str]:
+        return [s for s in self.sample_ids() if self.is_paired(s)]
+
+    def single_samples(self) -> list[str]:
+        return [s for s in self.sample_ids() if not self.is_paired(s)]
+
+    def env_columns(self) -> list[str]:
+        """Measured environmental variables (required, optional known and extra), file order."""
+        return [c for c in self.samples.columns if c not in NON_ENV_COLUMNS]
+
+    def missing_summary(self) -> pd.DataFrame:
+        """Per environmental variable: n_missing, fraction_missing, samples_missing (comma list)."""
+        env = self.samples[self.env_columns()]
+        missing = env.isna()
+        summary = pd.DataFrame(
+            {
+                "n_missing": missing.sum().astype(int),
+                "fraction_missing": missing.mean() if len(env) else 0.0,
+                "samples_missing": [",".join(env.index[missing[c]]) for c in env.columns],
+            },
+            index=pd.Index(env.columns, name="variable"),
+        )
+        return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Putting it together
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CheckedTable:
+    typed: pd.DataFrame | None  # None when the header is unusable
+    complete: bool  # every data row could be read (ragged rows are dropped from ``typed``)
+    problems: list[InputProblem]
+
+
+def _by_row(problems: list[InputProblem]) -> list[InputProblem]:
+    """Problems of one table in row order (stable: within a row, in check order)."""
+    return sorted(problems, key=lambda p: p.row or 0)
+
+
+def _validate_samples(path: str, tolerance: float) -> _CheckedTable:
+    raw, problems = read_tsv(path, required_columns("samples"))
+    if raw is None:
+        return _CheckedTable(None, False, problems)
+    complete = not problems
+    header_problems = column_problems(raw, load_schema("samples"), path)
+    if header_problems:  # without the right columns, row checks would only repeat the complaint
+        return _CheckedTable(None, False, problems + header_problems)
+    typed, cell_problems = check_cells(raw, "samples", path)
+    problems += cell_problems
+    problems += check_unique(typed, ["sample"], path, "sample id")
+    problems += check_ranges(typed, path)
+    problems += check_pressure(typed, path, tolerance)
+    typed["datetime"], date_problems = parse_datetimes(typed, path)
+    problems += date_problems
+    return _CheckedTable(typed, complete, _by_row(problems))
+
+
+def _validate_units(path: str) -> _CheckedTable:
+    raw, problems = read_tsv(path, required_columns("units"))
+    if raw is None:
+        return _CheckedTable(None, False, problems)
+    complete = not problems
+    header_problems = column_problems(raw, load_schema("units"), path)
+    if header_problems:
+        return _CheckedTable(None, False, problems + header_problems)
+    typed, cell_problems = check_cells(raw, "units", path)
+    problems += cell_problems
+    problems += check_unique(typed, ["sample", "unit"], path, "(sample, unit)")
+    return _CheckedTable(typed, complete, _by_row(problems))
+
+
+def _samples_frame(typed: pd.DataFrame) -> pd.DataFrame:
+    """Final samples table: index = sample id, ids as str, datetime UTC, every other column float."""
+    frame = typed.drop(columns="sample")
+    for column in frame.columns:
+        if column == "datetime":
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        elif column in ("cruise", "station"):
+            frame[column] = frame[column].astype(str)
+        else:
+            frame[column] = frame[column].astype(float)  # None -> NaN
+    frame.index = pd.Index(typed["sample"].astype(str), name="sample")
+    return frame
+
+
+def _units_frame(typed: pd.DataFrame) -> pd.DataFrame:
+    return typed[["sample", "unit", "fq1", "fq2"]].fillna("").astype(str).reset_index(drop=True)
+
+
+def load_cruise(
+    samples_tsv: PathLike,
+    units_tsv: PathLike,
+    *,
+    fastq_scan: str = "full",
+    pressure_tolerance: float = 0.15,
+    scan_cache: PathLike | None = None,
+) -> Cruise:
+    """Read and validate samples.tsv, units.tsv and every FASTQ; raise PlanktonlmInputError with all problems.
+
+    ``fastq_scan``: "full" streams every record, "quick" the first QUICK_SCAN_RECORDS of each file.
+    ``scan_cache``: optional JSON file remembering files that already passed (same path, size
+    and mtime), so that re-validating an unchanged cruise does not stream the reads again.
+    FASTQ paths are taken relative to the current working directory.
+    """
+    if fastq_scan not in FASTQ_SCAN_RECORDS:
+        raise ValueError(f"fastq_scan must be one of {sorted(FASTQ_SCAN_RECORDS)}, not {fastq_scan!r}")
+    samples_file, units_file = os.fspath(samples_tsv), os.fspath(units_tsv)
+    samples = _validate_samples(samples_file, pressure_tolerance)
+    units = _validate_units(units_file)
+    problems = samples.problems + units.problems
+    if samples.complete and units.complete:
+        problems += check_units_vs_samples(units.typed, samples.typed, units_file, samples_file)
+    if units.typed is not None:
+        bad_rows, file_problems = check_fastq_files(units.typed, units_file)
+        problems += file_problems
+        logger.info("scanning the FASTQ files of %d units (%s scan)", len(units.typed), fastq_scan)
+        max_records = FASTQ_SCAN_RECORDS[fastq_scan]
+        problems += scan_fastq_content(units.typed, bad_rows, units_file, max_records, ScanCache(scan_cache))
+    if problems:
+        raise PlanktonlmInputError(problems)
+    cruise = Cruise(samples=_samples_frame(samples.typed), units=_units_frame(units.typed))
+    logger.info("inputs valid: %d samples, %d units", len(cruise.samples), len(cruise.units))
+    return cruise
+
+
+def load_workflow_cruise(config: dict, *, scan_cache: PathLike | None = None) -> Cruise:
+    """The cruise of a validated workflow config: every check of ``load_cruise``, or an empty
+    cruise when the run starts from published tables (``published.environment`` set)."""
+    if is_published(config):
+        return Cruise(samples=pd.DataFrame(index=pd.Index([], name="sample")),
+                      units=pd.DataFrame(columns=["sample", "unit", "fq1", "fq2"]))
+    return load_cruise(
+        config["samples"],
+        config["units"],
+        fastq_scan=config["validate"]["fastq_scan"],
+        pressure_tolerance=config["validate"]["pressure_tolerance"],
+        scan_cache=scan_cache,
+    )

@@ -1,0 +1,78 @@
+"""Stage ``train_encoder``: train the read encoder on every sample's QC'd reads, or reuse ``model.checkpoint``.
+
+Rule contract: input r1 (list, order = params samples), r2 (list, order = params paired_samples),
+both absent or empty when ``model.checkpoint`` reuses a model; output weights, config, tokenizer,
+sha256, train_log (the files of one model folder); params model, train (sections), seed, samples,
+paired_samples; threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from planktonlm.config import build_config
+from planktonlm.encoder.model import ModelConfig
+from planktonlm.encoder.model_dir import CONFIG_FILE, LOG_FILE, SHA_FILE, TOKENIZER_FILE, WEIGHTS_FILE, import_checkpoint
+from planktonlm.encoder.train import TrainConfig
+from planktonlm.encoder.train import train_encoder as train_model
+from planktonlm.errors import InputProblem, PlanktonlmInputError
+from planktonlm.io import setup_logging
+from planktonlm.stages import Job
+
+# Declared output -> its file name in the model folder.
+MODEL_FILES = {"weights": WEIGHTS_FILE, "config": CONFIG_FILE, "tokenizer": TOKENIZER_FILE, "sha256": SHA_FILE,
+               "train_log": LOG_FILE}
+
+
+def train_encoder(job: Job) -> None:
+    """Write the model folder of ``job.output`` (model.pt, config.json, tokenizer.json, weights.sha256, train_log.tsv)."""
+    setup_logging(job.log)
+    model_section = build_config(ModelConfig, "model", job.params["model"])
+    train_cfg = build_config(TrainConfig, "train", job.params["train"])
+    model_dir = model_folder(job.output)
+    if model_section.checkpoint:
+        import_checkpoint(model_section, model_dir)
+    else:
+        sources = read_sources(job.params["samples"], job.params["paired_samples"], job.input.get("r1", []),
+                               job.input.get("r2", []))
+        train_model(sources, model_dir, model_section.encoder_config(), model_section.tokenizer_spec(), train_cfg,
+                    job.params["seed"], threads=job.threads)
+    missing = [job.output[name] for name in MODEL_FILES if not Path(job.output[name]).is_file()]
+    if missing:
+        raise RuntimeError(f"train_encoder did not write {', '.join(missing)}")
+
+
+def model_folder(output: Mapping[str, str]) -> Path:
+    """The one folder that holds every declared output, each under the name the model folder gives it."""
+    folder = Path(output["weights"]).parent
+    wrong = [f"{name}={output[name]}" for name, file in MODEL_FILES.items() if Path(output[name]) != folder / file]
+    if wrong:
+        raise ValueError(f"train_encoder outputs must be {', '.join(MODEL_FILES.values())} of one folder ({folder}); "
+                         f"got {', '.join(wrong)}")
+    return folder
+
+
+def read_sources(samples: Sequence[str], paired_samples: Sequence[str], r1: Sequence[str] | str,
+                 r2: Sequence[str] | str) -> dict[str, tuple[str, str | None]]:
+    """{sample: (r1, r2 | None)} in the order of ``samples``: r1 follows ``samples``, r2 ``paired_samples``."""
+    r1 = [r1] if isinstance(r1, str) else list(r1)
+    r2 = [r2] if isinstance(r2, str) else list(r2)
+    problems = []
+    if len(r1) != len(samples):
+        problems.append(InputProblem(file="train_encoder inputs", column="r1", value=len(r1),
+                                     message=f"{len(r1)} read-1 files for {len(samples)} samples",
+                                     expected="one r1 file per sample, in the order of params samples"))
+    if len(r2) != len(paired_samples):
+        problems.append(InputProblem(file="train_encoder inputs", column="r2", value=len(r2),
+                                     message=f"{len(r2)} read-2 files for {len(paired_samples)} paired samples",
+                                     expected="one r2 file per paired sample, in the order of params paired_samples"))
+    unknown = sorted(set(paired_samples) - set(samples))
+    if unknown:
+        problems.append(InputProblem(file="train_encoder inputs", column="paired_samples", value=", ".join(unknown),
+                                     message="paired samples missing from samples", expected="a subset of params samples"))
+    if problems:
+        raise PlanktonlmInputError(problems)
+    r2_of = dict(zip(paired_samples, map(os.fspath, r2)))
+    return {sample: (os.fspath(path), r2_of.get(sample)) for sample, path in zip(samples, r1)}

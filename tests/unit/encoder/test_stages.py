@@ -1,0 +1,108 @@
+"""The train_encoder and embed_sample stages: Job in, every declared output written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dnaio
+import numpy as np
+import pytest
+
+from planktonlm.config import validate_section
+from planktonlm.errors import PlanktonlmInputError
+from planktonlm.stages import Job
+from planktonlm.stages.embed import embed_sample
+from planktonlm.stages.train import read_sources, train_encoder
+
+MODEL = validate_section("model", {"k": 3, "n_layer": 1, "n_head": 2, "d_model": 16, "max_len": 16})
+TRAIN = validate_section("train", {"pool_reads_per_sample": 6, "val_fraction": 0.2, "max_steps": 3, "batch_size": 4,
+                                   "warmup_steps": 1, "checkpoint_every": 0, "log_every": 2, "device": "cpu"})
+OUTPUTS = {"weights": "model.pt", "config": "config.json", "tokenizer": "tokenizer.json", "sha256": "weights.sha256",
+           "train_log": "train_log.tsv"}
+
+
+def write_reads(folder: Path, sample: str, fragments, paired: bool) -> dict[str, str]:
+    r1, r2 = folder / f"{sample}_R1.fastq.gz", folder / f"{sample}_R2.fastq.gz"
+    with dnaio.open(r1, r2, mode="w") if paired else dnaio.open(r1, mode="w") as writer:
+        for f in fragments:
+            first = dnaio.SequenceRecord(f.read_id, f.seq1, "I" * len(f.seq1))
+            if paired:
+                writer.write(first, dnaio.SequenceRecord(f.read_id, f.seq2, "I" * len(f.seq2)))
+            else:
+                writer.write(first)
+    return {"r1": str(r1), "r2": str(r2)} if paired else {"r1": str(r1)}
+
+
+@pytest.fixture(scope="module")
+def cruise(tmp_path_factory: pytest.TempPathFactory, make_pool) -> tuple[Path, dict[str, dict[str, str]]]:
+    """Three samples (B single-end) of a tiny pool; ids deliberately not in sorted order."""
+    folder = tmp_path_factory.mktemp("qc")
+    pool = make_pool(n=30)
+    reads = {sample: write_reads(folder, sample, pool[i::3], paired=sample != "B") for i, sample in enumerate("CAB")}
+    return folder, reads
+
+
+def train_job(out: Path, reads: dict[str, dict[str, str]], model: dict = MODEL) -> Job:
+    samples = list(reads)
+    paired = [s for s in samples if "r2" in reads[s]]
+    return Job(input={"r1": [reads[s]["r1"] for s in samples], "r2": [reads[s]["r2"] for s in paired]},
+               output={name: str(out / file) for name, file in OUTPUTS.items()},
+               params={"model": model, "train": TRAIN, "seed": 3, "samples": samples, "paired_samples": paired},
+               log=str(out.parent / f"{out.name}.log"), threads=1)
+
+
+def test_train_stage_writes_every_declared_output(tmp_path: Path, cruise) -> None:
+    _, reads = cruise
+    job = train_job(tmp_path / "model", reads)
+    train_encoder(job)
+    assert all(Path(path).is_file() for path in job.output.values())
+    assert "training encoder" in Path(job.log).read_text()
+    # model.checkpoint: the trained folder is copied, the outputs are the same files
+    reused = train_job(tmp_path / "reused", {}, model={**MODEL, "checkpoint": str(tmp_path / "model")})
+    train_encoder(reused)
+    for name in OUTPUTS:
+        assert Path(reused.output[name]).read_bytes() == Path(job.output[name]).read_bytes(), name
+
+
+def test_train_stage_refuses_bad_inputs(tmp_path: Path, cruise) -> None:
+    _, reads = cruise
+    job = train_job(tmp_path / "model", reads)
+    short = Job(input={**job.input, "r1": job.input["r1"][:2]}, output=job.output, params=job.params, log=job.log)
+    with pytest.raises(PlanktonlmInputError, match="read-1 files for 3 samples"):
+        train_encoder(short)
+    misplaced = Job(input=job.input, output={**job.output, "train_log": str(tmp_path / "elsewhere.tsv")},
+                    params=job.params, log=job.log)
+    with pytest.raises(ValueError, match="one folder"):
+        train_encoder(misplaced)
+    bad = Job(input=job.input, output=job.output, params={**job.params, "train": {**TRAIN, "batch_size": 1}}, log=job.log)
+    with pytest.raises(PlanktonlmInputError, match="train.batch_size"):
+        train_encoder(bad)
+    assert not (tmp_path / "model" / "model.pt").exists()
+
+
+def test_sources_come_from_params_not_file_names() -> None:
+    sources = read_sources(["s2", "s1", "s3"], ["s2", "s3"], ["x/a.fq", "x/b.fq", "x/c.fq"], ["x/a2.fq", "x/c2.fq"])
+    assert sources == {"s2": ("x/a.fq", "x/a2.fq"), "s1": ("x/b.fq", None), "s3": ("x/c.fq", "x/c2.fq")}
+    assert list(sources) == ["s2", "s1", "s3"]
+    with pytest.raises(PlanktonlmInputError, match="paired samples missing"):
+        read_sources(["s1"], ["s9"], ["a.fq"], ["b.fq"])
+
+
+def test_embed_stage_writes_npy_and_ids(tmp_path: Path, cruise) -> None:
+    _, reads = cruise
+    model = tmp_path / "model"
+    train_encoder(train_job(model, reads))
+    for sample in ("C", "B"):  # paired and single-end
+        job = Job(input={**reads[sample], "weights": str(model / "model.pt"), "model_config": str(model / "config.json"),
+                         "tokenizer": str(model / "tokenizer.json")},
+                  output={"npy": str(tmp_path / f"{sample}.npy"), "ids": str(tmp_path / f"{sample}.ids.txt")},
+                  params={"embed": validate_section("embed", {"reads_per_sample": 4, "device": "cpu"}), "seed": 1,
+                          "sample": sample},
+                  log=str(tmp_path / f"{sample}.log"))
+        embed_sample(job)
+        vectors = np.load(job.output["npy"])
+        assert vectors.shape == (4, 16) and len(Path(job.output["ids"]).read_text().splitlines()) == 4
+        assert f"sample {sample}: 4 fragments embedded" in Path(job.log).read_text()
+    wrong = Job(input={**job.input, "tokenizer": str(tmp_path / "tokenizer.json")}, output=job.output, params=job.params)
+    with pytest.raises(ValueError, match="folder of the weights"):
+        embed_sample(wrong)

@@ -1,0 +1,55 @@
+"""``planktonlm bench``: targets report their numbers as a table and as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from planktonlm import bench
+from planktonlm.cli import main as cli_main
+from planktonlm.stats import calibration
+
+GENOMES = Path(__file__).resolve().parents[2] / "resources" / "genomes"
+
+
+def test_bench_simulate_reports_rates(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    assert cli_main(["bench", "simulate", "--preset", "tiny", "--reads-per-sample", "20", "--repeats", "1",
+                     "--genomes", str(GENOMES), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["stage"] for r in result["results"]] == ["generate", "generate+fastq", "end-to-end"]
+    assert all(r["read_pairs"] == 20 * 12 and r["pairs_per_s"] > 0 for r in result["results"])
+    assert result["machine"]["cpu_count"] >= 1
+    assert "end-to-end" in capsys.readouterr().out
+
+
+def test_bench_stats_null_passes_its_options_and_writes_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    calls = []
+
+    def fake_calibrate(**kwargs: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+        calls.append(kwargs)
+        rows = pd.DataFrame({"phi": [0.5], "scheme": ["auto"], "cv_rejected": [False]})
+        return rows, pd.DataFrame({"cell": ["all"], "cruises": [1], "cv_perm_test": [0.0]})
+
+    monkeypatch.setattr(calibration, "calibrate", fake_calibrate)
+    out, rows = tmp_path / "null.json", tmp_path / "rows.tsv"
+    assert cli_main(["bench", "stats-null", "--per-cell", "3", "--permutations", "19", "--seed", "5", "--jobs", "2",
+                     "--rows", str(rows), "--json", str(out)]) == 0
+    assert calls == [{"n_per_cell": 3, "n_permutations": 19, "seed": 5, "n_jobs": 2}]
+    result = json.loads(out.read_text())
+    assert result["results"] == [{"cell": "all", "cruises": 1, "cv_perm_test": 0.0}]
+    assert {k: result["parameters"][k] for k in ("per_cell", "permutations", "seed", "alpha")} == {
+        "per_cell": 3, "permutations": 19, "seed": 5, "alpha": 0.05}
+    assert pd.read_csv(rows, sep="\t").to_dict("records") == [{"phi": 0.5, "scheme": "auto", "cv_rejected": False}]
+    assert capsys.readouterr().out.splitlines()[0].split() == ["cell", "cruises", "cv_perm_test"]
+
+
+def test_format_table_aligns_columns_and_puts_what_last() -> None:
+    table = bench.format_table({"results": [{"what": "all of it", "stage": "a", "n": 1}, {"what": "x", "stage": "bbb", "n": 22}],
+                                "parameters": {"seed": 1}, "machine": {"cpu_count": 2}})
+    assert table.splitlines() == ["stage  n   what", "a      1   all of it", "bbb    22  x", "parameters: seed=1",
+                                  "machine: cpu_count=2"]
