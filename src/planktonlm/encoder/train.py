@@ -261,18 +261,19 @@ def train_encoder(
     sample are drawn. Resumes from ``model_dir/checkpoints/last.pt`` when it belongs to the
     same run. ``on_step(step, metrics)`` is called after every optimizer step (after any
     checkpoint of that step is written); an exception there stops training, as a kill would.
-    ``threads``: torch CPU threads (the job's cores; None = torch's default).
+    ``threads``: torch CPU threads on CUDA (the job's cores; None = torch's default); training
+    on the CPU uses one thread (:meth:`DevicePlan.training_threads`).
     """
     _check_objective(train_cfg)
-    with torch_threads(threads):
+    plan = resolve_device(train_cfg.device, column="train.device")
+    with torch_threads(plan.training_threads(threads)):
         return _train(training_pool(pool, train_cfg.pool_reads_per_sample, seed), Path(model_dir), model_cfg, tok_spec,
-                      train_cfg, seed, on_step)
+                      train_cfg, seed, on_step, plan)
 
 
 def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncoderConfig, tok_spec: TokenizerSpec,
-           cfg: TrainConfig, seed: int, on_step: Callable[[int, StepMetrics], None] | None) -> Path:
+           cfg: TrainConfig, seed: int, on_step: Callable[[int, StepMetrics], None] | None, plan: DevicePlan) -> Path:
     _check_pool(pool, model_cfg, tok_spec)
-    plan = resolve_device(cfg.device, column="train.device")
     model_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = model_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     fingerprint = run_fingerprint(model_cfg, tok_spec, cfg, seed, pool)

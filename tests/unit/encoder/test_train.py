@@ -135,9 +135,19 @@ def test_invalid_training_settings_are_refused(make_pool) -> None:
         train_encoder(make_pool(), "unused", SECTION.encoder_config(), other.tokenizer_spec(), TRAIN, 1)
 
 
-def test_thread_count_does_not_change_the_weights(train) -> None:
+def test_cpu_training_runs_on_one_thread_whatever_the_job_has(train, caplog) -> None:
+    """Multi-threaded CPU kernels now and then round differently: CPU training uses one thread."""
+    import torch
+
+    from planktonlm.encoder.device import resolve_device
+
+    assert resolve_device("cpu").training_threads(8) == 1
+    before = torch.get_num_threads()
+    with caplog.at_level("INFO", logger="planktonlm.encoder.train"):
+        two = train("two", threads=2)
+    assert "cpu (1 threads)" in caplog.text
+    assert torch.get_num_threads() == before  # the job's setting is restored afterwards
     one = train("one", threads=1)
-    two = train("two", threads=2)
     assert (one / "model.pt").read_bytes() == (two / "model.pt").read_bytes()
 
 
