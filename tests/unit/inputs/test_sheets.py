@@ -36,16 +36,20 @@ def test_crlf_line_ends_and_byte_order_mark_are_accepted(tmp_path: Path) -> None
 
 
 
-def test_rows_count_blank_lines_so_the_user_finds_the_line(tmp_path: Path) -> None:
+def good_sheet_with_bad_ph() -> tuple[str, str, str, str]:
+    """The good cruise's header, row 1, row 2 with pH 15, row 3."""
     lines = (REPO / GOOD / "samples.tsv").read_text().splitlines()
-    columns = lines[0].split("\t")
     cells = lines[2].split("\t")
-    cells[columns.index("ph")] = "15"
+    cells[lines[0].split("\t").index("ph")] = "15"
+    return lines[0], lines[1], "\t".join(cells), lines[3]
+
+
+def test_rows_count_blank_lines_so_the_user_finds_the_line(tmp_path: Path) -> None:
+    header, row1, bad_row2, row3 = good_sheet_with_bad_ph()
     path = tmp_path / "samples.tsv"
-    path.write_text("\n".join([lines[0], lines[1], "", "\t".join(cells), lines[3]]) + "\n")
+    path.write_text("\n".join([header, row1, "", bad_row2, row3]) + "\n")
     with pytest.raises(PlanktonlmInputError, match=r"samples.tsv, row 3, column 'ph'"):
         load_cruise(path, GOOD / "units.tsv")
-
 
 
 def test_the_sheet_templates_in_config_read_with_their_comments() -> None:
@@ -63,12 +67,9 @@ def test_the_sheet_templates_in_config_read_with_their_comments() -> None:
 
 
 def test_rows_are_counted_from_the_header_after_a_comment_preamble(tmp_path: Path) -> None:
-    lines = (REPO / GOOD / "samples.tsv").read_text().splitlines()
-    columns = lines[0].split("\t")
-    cells = lines[2].split("\t")
-    cells[columns.index("ph")] = "15"
+    header, row1, bad_row2, row3 = good_sheet_with_bad_ph()
     path = tmp_path / "samples.tsv"
-    path.write_text("\n".join(["# my cruise", "# pH in total scale", lines[0], lines[1], "\t".join(cells)]) + "\n")
+    path.write_text("\n".join(["# my cruise", "# pH in total scale", header, row1, bad_row2, row3]) + "\n")
     with pytest.raises(PlanktonlmInputError, match=r"samples.tsv, row 2, column 'ph'"):
         load_cruise(path, GOOD / "units.tsv")
 
