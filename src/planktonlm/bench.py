@@ -40,8 +40,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     enc = parser.add_argument_group("encoder-throughput / encoder-quality")
     enc.add_argument("--sim-dir", default="resources/demo", help="a simulated cruise (reads + truth/)")
     enc.add_argument("--config", default="config/config.yaml", help="config whose model/train sections are measured")
-    enc.add_argument("--model-dir", default="results/model", help="trained model folder (encoder-quality)")
-    enc.add_argument("--n-eval-reads", type=int, default=3000, help="held-out fragments scored (encoder-quality)")
+    enc.add_argument("--n-eval-reads", type=int, default=3000, help="held-out read pairs scored (encoder-quality)")
+    enc.add_argument("--split", default="reported", choices=("tuning", "reported"),
+                     help="held-out genome regions to score (encoder-quality): tuning to choose a recipe, reported for figures")
+    enc.add_argument("--work-dir", default=None, help="keep the fine-tuned model here (encoder-quality; default: a temporary folder)")
+    enc.add_argument("--no-community", action="store_true", help="skip the community-level scores (encoder-quality)")
     enc.add_argument("--no-large", action="store_true", help="skip the DNABERT-2-sized reference (encoder-throughput)")
     enc.add_argument("--device", default="auto", help="auto | cpu | cuda")
     null = parser.add_argument_group("stats-null")
@@ -174,14 +177,24 @@ def bench_encoder_throughput(args: argparse.Namespace) -> dict:
 
 
 def bench_encoder_quality(args: argparse.Namespace) -> dict:
-    """Genome of origin from read vectors: trained vs untrained encoder vs tetranucleotides."""
-    from planktonlm.encoder.benchmarks import bench_quality  # torch: deferred to keep `planktonlm --help` fast
+    """Genome of origin from read vectors on held-out genome regions: encoder vs k-mer baselines vs ceiling."""
+    from planktonlm.config import load_config  # torch: deferred to keep `planktonlm --help` fast
+    from planktonlm.encoder.quality import bench_quality
 
-    out = bench_quality(args.sim_dir, args.model_dir, n_eval_reads=args.n_eval_reads, seed=args.seed,
-                        device=args.device)
-    rows = [{"representation": name, **{k: round(v, 4) for k, v in scores.items()}} for name, scores in out["scores"].items()]
-    params = {k: out[k] for k in ("n_eval_fragments", "n_training_reads_excluded", "n_genomes", "k", "n_folds", "device")}
-    return {"target": "encoder-quality", "parameters": params, "results": rows, "machine": machine_info()}
+    out = bench_quality(args.sim_dir, load_config(args.config), split=args.split, n_eval_reads=args.n_eval_reads,
+                        seed=args.seed, genomes_dir=args.genomes or "resources/genomes", device=args.device,
+                        work_dir=args.work_dir, community=not args.no_community)
+    keys = ("knn_accuracy", "knn_balanced_accuracy", "kmeans_ari", "knn_vs_best_kmer", "knn_vs_ceiling", "ari_vs_best_kmer")
+    rows = [{"representation": name, **{key: round(scores[key], 4) for key in keys}} for name, scores in out["scores"].items()]
+    rows.append({"representation": "ceiling (naive Bayes, 8-mers of the true genomes)",
+                 "knn_accuracy": round(out["ceiling"]["accuracy"], 4),
+                 "knn_balanced_accuracy": round(out["ceiling"]["balanced_accuracy"], 4)})
+    for name, values in out.get("community", {}).items():
+        if isinstance(values, dict):
+            rows.append({"representation": f"{name} OTUs (community)", "mantel_r": round(values["mantel_r"], 4),
+                         "nmi": round(values["nmi"], 4), "purity": round(values["purity"], 4)})
+    params = {key: out[key] for key in ("split", "n_eval_fragments", "n_pool_fragments", "n_genomes", "base", "device", "seconds")}
+    return {"target": "encoder-quality", "parameters": params, "results": rows, "details": out, "machine": machine_info()}
 
 
 def bench_stats_null(args: argparse.Namespace) -> dict:
@@ -212,7 +225,8 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
 def format_table(result: dict) -> str:
     """Results as an aligned text table, with parameters and machine underneath."""
     rows = result["results"]
-    columns = [key for key in rows[0] if key != "what"] + (["what"] if "what" in rows[0] else [])
+    keys = list(dict.fromkeys(key for row in rows for key in row))  # every row's columns, first seen first
+    columns = [key for key in keys if key != "what"] + (["what"] if "what" in keys else [])
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(cell[i]) for cell in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]

@@ -29,6 +29,19 @@ def _cmd_validate(args: argparse.Namespace) -> None:
     print(f"ok: {len(cruise.samples)} samples, {len(cruise.units)} units, inputs valid")
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> None:
+    from dataclasses import replace  # torch and numpy: deferred to keep --help fast
+
+    from planktonlm.encoder.pretrain import PretrainConfig, pretrain_base_model
+    from planktonlm.io import setup_logging
+
+    setup_logging(None)
+    overrides = {name: value for name, value in (("steps", args.steps), ("batch_size", args.batch_size)) if value is not None}
+    withhold = [name for name in (args.withhold or "").split(",") if name]
+    pretrain_base_model(args.genomes, args.outdir, replace(PretrainConfig(), **overrides), args.seed,
+                        withhold=withhold, device=args.device, threads=args.threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planktonlm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure throughput (simulate, ...) and print a table")
     add_bench_arguments(bench)
     bench.set_defaults(func=run_bench)
+
+    pre = sub.add_parser("pretrain", help="pretrain a base model on reference genomes (the shipped one: resources/models/)")
+    pre.add_argument("--genomes", default="resources/genomes", help="folder of FASTA genomes (+ SOURCES.tsv)")
+    pre.add_argument("--outdir", required=True, help="model folder to write (model.pt, config.json, ... genomes.tsv)")
+    pre.add_argument("--seed", type=int, default=1, help="every random draw derives from it")
+    pre.add_argument("--withhold", default="", help="comma-separated genome names to leave out (leave-genomes-out runs)")
+    pre.add_argument("--steps", type=int, default=None, help="optimizer steps (recipe default if unset)")
+    pre.add_argument("--batch-size", type=int, default=None, help="reads per step (recipe default if unset)")
+    pre.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    pre.add_argument("--threads", type=int, default=None, help="CPU threads (training on CPU uses one, for reproducibility)")
+    pre.set_defaults(func=_cmd_pretrain)
 
     val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")
     val.add_argument("--config", default="config/config.yaml")

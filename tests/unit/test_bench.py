@@ -53,3 +53,31 @@ def test_format_table_aligns_columns_and_puts_what_last() -> None:
                                 "parameters": {"seed": 1}, "machine": {"cpu_count": 2}})
     assert table.splitlines() == ["stage  n   what", "a      1   all of it", "bbb    22  x", "parameters: seed=1",
                                   "machine: cpu_count=2"]
+
+
+def test_bench_encoder_throughput_runs_the_bf16_path_on_the_cpu(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--device cpu-bf16``: the GPU's autocast numerics measured on the CPU, memory parts and mfu in the rows."""
+    import dnaio
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    r1, r2 = tmp_path / "S1_R1.fastq.gz", tmp_path / "S1_R2.fastq.gz"
+    with dnaio.open(r1, r2, mode="w") as writer:
+        for i in range(40):
+            mates = ["".join(rng.choice(list("ACGT"), size=60)) for _ in range(2)]
+            writer.write(*(dnaio.SequenceRecord(f"r{i}", seq, "I" * 60) for seq in mates))
+    (tmp_path / "units.tsv").write_text(f"sample\tunit\tfq1\tfq2\nS1\trun1\t{r1}\t{r2}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("model: {k: 3, n_layer: 1, n_head: 2, d_model: 16, max_len: 24}\n"
+                      "train: {batch_size: 8, device: cpu}\n")
+    out = tmp_path / "throughput.json"
+    assert cli_main(["bench", "encoder-throughput", "--sim-dir", str(tmp_path), "--config", str(config), "--no-large",
+                     "--device", "cpu-bf16", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["parameters"]["device"].endswith("bf16 autocast")
+    [row] = result["results"]
+    assert row["model"] == "configured" and row["train_reads_per_s"] > 0
+    parts = ("train_weight_bytes", "train_grad_bytes", "train_optimizer_state_bytes", "train_activation_bytes")
+    assert row["train_peak_memory_bytes"] == sum(row[k] for k in parts) >= 16 * row["parameters"]
+    assert row["train_mfu"] is None and row["train_mfu_note"]
+    assert "train_peak_memory_bytes" in capsys.readouterr().out

@@ -1,10 +1,13 @@
-"""Tests for planktonlm.config: which encoder jobs declare the gpu resource."""
+"""Tests for planktonlm.config: which encoder jobs declare the gpu resource; the model.base key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from planktonlm.config import cuda_gpu_visible, encoder_gpu_count
+from planktonlm.config import build_config, cuda_gpu_visible, encoder_gpu_count, section_schema
+from planktonlm.errors import PlanktonlmInputError
 
 
 @pytest.fixture
@@ -33,3 +36,17 @@ def test_encoder_gpu_count(device, visible, expected):
     # On a CPU-only machine `auto` must declare no GPU, or the per-sample embedding jobs queue
     # one at a time behind the profile's gpu=1 limit.
     assert encoder_gpu_count(device, gpu_visible=visible) == expected
+
+
+def test_model_base_is_a_folder_or_none_and_documented():
+    from planktonlm.encoder.model import NO_BASE, ModelConfig
+
+    schema = section_schema("model")["properties"]
+    assert build_config(ModelConfig, "model").base == schema["base"]["default"]  # the default lives in the schema only
+    assert build_config(ModelConfig, "model", base=NO_BASE).base == "none"
+    assert build_config(ModelConfig, "model", base="resources/models/x").base == "resources/models/x"
+    with pytest.raises(PlanktonlmInputError, match="model.base"):
+        build_config(ModelConfig, "model", base="")  # "" would be ambiguous: from scratch is spelled "none"
+    readme = (Path(__file__).resolve().parents[2] / "config" / "README.md").read_text()
+    for key in schema:
+        assert f"| `model.{key}` |" in readme, key

@@ -1,5 +1,6 @@
 # Parse-time validation and input functions. Everything here runs before any job starts:
 # a bad config, sample sheet, unit sheet or FASTQ stops the run with every problem listed.
+import os
 import re
 
 from planktonlm.config import cube_config, encoder_gpu_count, is_published, validate_config
@@ -68,6 +69,21 @@ def training_reads(wildcards):
     return {
         "r1": [f"results/qc/{s}_R1.fastq.gz" for s in SAMPLES],
         "r2": [f"results/qc/{s}_R2.fastq.gz" for s in CRUISE.paired_samples()],
+    }
+
+
+def base_model_files(wildcards):
+    """The model.base folder's files when training fine-tunes it (none for "none" or with
+    model.checkpoint): declared as inputs, so a base replaced in place reruns training."""
+    base = config["model"]["base"]
+    # "none" is planktonlm.encoder.model.NO_BASE, spelled out: importing it would load torch at parse time.
+    if config["model"]["checkpoint"] or base == "none":
+        return {}
+    return {
+        "base_weights": os.path.join(base, "model.pt"),
+        "base_config": os.path.join(base, "config.json"),
+        "base_tokenizer": os.path.join(base, "tokenizer.json"),
+        "base_sha256": os.path.join(base, "weights.sha256"),
     }
 
 

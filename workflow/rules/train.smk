@@ -1,10 +1,12 @@
-# Train the DNA transformer on a seeded, sample-balanced subsample of the QC'd reads, or import
-# the model named by model.checkpoint (so a new cruise lands in an earlier cruise's space).
+# Train the DNA transformer on a seeded, sample-balanced subsample of the QC'd reads (from
+# scratch, or fine-tuning the pretrained model.base), or import the model named by
+# model.checkpoint (so a new cruise lands in an earlier cruise's space).
 
 
 rule train_encoder:
     input:
         unpack(training_reads),
+        unpack(base_model_files),
     output:
         weights="results/model/model.pt",
         config="results/model/config.json",

@@ -3,6 +3,12 @@
 ``auto``: CUDA when a GPU is visible (bf16 autocast, fused attention kernels, pinned host
 memory), otherwise CPU in fp32. ``cpu`` and ``cuda`` force the choice; ``cuda`` without a GPU
 is a configuration error, not a silent fallback.
+
+``cpu-bf16`` (:data:`CPU_BF16`): the CPU with the GPU's bf16 autocast, for tests and
+``planktonlm bench encoder-throughput --device cpu-bf16`` only, so that the autocast branches of
+training and embedding run on every machine and a GPU is never the first place they run. It is
+not a config value (the schema's enum refuses it): bf16 on a CPU is slower than fp32, not a mode
+to train in.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import torch
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+CPU_BF16 = "cpu-bf16"  # tests and benchmarks only, never a config value (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,7 @@ class DevicePlan:
     """The resolved device and the numeric policy that goes with it."""
 
     device: torch.device
-    autocast_dtype: torch.dtype | None  # bf16 on CUDA; None = plain fp32
+    autocast_dtype: torch.dtype | None  # bf16 on CUDA (and with cpu-bf16); None = plain fp32
 
     @property
     def is_cuda(self) -> bool:
@@ -59,16 +66,23 @@ class DevicePlan:
         if self.is_cuda:
             index = self.device.index or 0
             return f"cuda:{index} ({torch.cuda.get_device_name(index)}), bf16 autocast"
-        return f"cpu ({torch.get_num_threads()} threads), fp32"
+        numerics = "fp32" if self.autocast_dtype is None else "bf16 autocast"
+        return f"cpu ({torch.get_num_threads()} threads), {numerics}"
 
 
 def resolve_device(name: str, *, column: str = "device") -> DevicePlan:
-    """Turn a config value (auto | cpu | cuda | cuda:N) into a DevicePlan."""
+    """Turn a config value (auto | cpu | cuda | cuda:N) into a DevicePlan.
+
+    Also accepts :data:`CPU_BF16` from code (tests, benchmarks); the config schema never lets it
+    through, so the error below keeps naming the config's choices only.
+    """
     cuda_ok = torch.cuda.is_available()
     if name == "auto":
         name = "cuda" if cuda_ok else "cpu"
     if name == "cpu":
         return DevicePlan(torch.device("cpu"), None)
+    if name == CPU_BF16:
+        return DevicePlan(torch.device("cpu"), torch.bfloat16)
     if name == "cuda" or name.startswith("cuda:"):
         if not cuda_ok:
             raise PlanktonlmInputError(InputProblem(

@@ -157,7 +157,7 @@ def _embed_sample(r1: PathLike, r2: PathLike | None, model_dir: str | os.PathLik
         fragments: Iterable[Fragment] = select_fragments(r1, r2, embed_cfg.reads_per_sample, seed)
     else:
         fragments = iter_fragments(r1, r2)
-    dim = model.d_model
+    dim = model.cfg.out_dim
     raw_path = out_npy.with_name(f".{out_npy.name}.rows-{os.getpid()}")
     n_done, n_batches, started = 0, 0, time.perf_counter()
     logger.info("embedding %s%s on %s, batches of %d fragments", r1, f" + {r2}" if r2 else "", plan.describe(),

@@ -24,6 +24,8 @@ from torch import nn
 from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, PAD_ID, UNK_ID, TokenizerSpec
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
+NO_BASE = "none"  # model.base: train from scratch
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -33,6 +35,7 @@ class ModelConfig:
     """
 
     checkpoint: str  # folder of a trained model to reuse; "" = train on this cruise
+    base: str  # folder of a pretrained model to fine-tune; "none" (NO_BASE) = train from scratch
     tokenizer: str  # "kmer" (non-overlapping k-mers) or "nucleotide"
     k: int  # bases per k-mer token (ignored for "nucleotide")
     n_layer: int  # transformer blocks
@@ -66,6 +69,15 @@ class ReadEncoderConfig:
     proj_dim: int = 64  # width of the contrastive projection head's output
     k: int = 1  # bases per full k-mer token (token ids N_SPECIAL .. N_SPECIAL + 4**k - 1)
     overlap_embedding: bool = False  # token input = mean embedding of the k k-mers starting in it
+    n_reference: int = 0  # reference genomes of the affinity readout (0 = none; base models have it)
+    affinity_temperature: float = 10.0  # divides a read's summed k-mer log-probabilities
+    affinity_share: float = 0.85  # share of the read vector's squared norm given to the affinity part
+    mlm_target: str = "token"  # "token": predict the masked token id; "bases": predict its k bases (cheap for large k)
+
+    @property
+    def out_dim(self) -> int:
+        """Width of a read vector: the affinities to the reference genomes, then the pooled state."""
+        return self.n_reference + self.d_model
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +96,12 @@ class ReadEncoderConfig:
             bad("dropout", self.dropout, "0 <= dropout < 1")
         if self.max_len < 2:
             bad("max_len", self.max_len, ">= 2")
+        if self.n_reference < 0 or (self.n_reference and not self.overlap_embedding):
+            bad("n_reference", self.n_reference, ">= 0, and > 0 only with overlapping k-mer embeddings")
+        if self.mlm_target not in ("token", "bases"):
+            bad("mlm_target", self.mlm_target, "token or bases")
+        if not 0.0 <= self.affinity_share <= 1.0 or self.affinity_temperature <= 0:
+            bad("affinity_share", self.affinity_share, "0 <= affinity_share <= 1 and affinity_temperature > 0")
         if problems:
             raise PlanktonlmInputError(problems)
 
@@ -193,6 +211,14 @@ class ReadEncoder(nn.Module):
             self.mlm_bias = nn.Parameter(torch.zeros(cfg.vocab_size))  # MLM head weight is tok_emb
             self.proj = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(),
                                       nn.Linear(cfg.d_model, cfg.proj_dim))
+        if cfg.mlm_target == "bases":
+            self.mlm_bases = nn.Linear(cfg.d_model, 4 * cfg.k)  # (C) -> k positions x 4 bases
+        if cfg.n_reference:
+            # Set by pretraining, not learned by gradients: log P(k-mer | reference genome) of every
+            # full k-mer token (other tokens 0), and the pooled state's centre and spread over reads.
+            self.register_buffer("ref_logprob", torch.zeros(cfg.vocab_size, cfg.n_reference))
+            self.register_buffer("pool_mean", torch.zeros(cfg.d_model))
+            self.register_buffer("pool_std", torch.ones(cfg.d_model))
         self.init_weights(generator if generator is not None else torch.Generator().manual_seed(0))
 
     @torch.no_grad()
@@ -212,18 +238,13 @@ class ReadEncoder(nn.Module):
     def d_model(self) -> int:
         return self.cfg.d_model
 
-    def token_embedding(self, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Input embedding of token ids (B, T) with real-token mask (B, T) -> (B, T, C).
+    def overlapping_kmers(self, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Ids of the k k-mers that start in each token: (B, T) ids, (B, T) real mask -> (B, T, k).
 
-        With ``overlap_embedding``, token j (bases jk .. jk+k-1) is the mean embedding of the k
-        k-mers starting at its k bases: its own k-mer and the k-1 that reach into token j+1,
-        built from the ids of tokens j and j+1. The read's mean input embedding is then the mean
-        over all its overlapping k-mers (what TNF-style composition sees), at the cost of
-        non-overlapping tokens. A masked neighbour masks the k-mers that would reveal its bases.
+        Token j (bases jk .. jk+k-1) holds its own k-mer and the k-1 that reach into token j+1,
+        built from the ids of tokens j and j+1. Where such a k-mer is not all bases (read end, N)
+        its id is UNK, or MASK when a masked neighbour would reveal its bases.
         """
-        own = self.tok_emb(ids)  # (B, T, C)
-        if not self.cfg.overlap_embedding:
-            return own
         k = self.cfg.k
         n_full = 4**k
         following = F.pad(ids[:, 1:].masked_fill(~real[:, 1:], PAD_ID), (0, 1), value=PAD_ID)  # (B, T) token j+1
@@ -232,12 +253,24 @@ class ReadEncoder(nn.Module):
         full = (value >= 0) & (value < n_full) & (next_value >= 0) & (next_value < n_full)  # (B, T)
         masked = (ids == MASK_ID) | (following == MASK_ID)
         fallback = torch.where(masked, MASK_ID, UNK_ID)  # (B, T) when a k-mer is not all bases
-        total = own
+        kmers = [ids]
         for offset in range(1, k):
             tail = 4 ** (k - offset)
             shifted = (value % tail) * 4**offset + torch.div(next_value, tail, rounding_mode="floor")  # (B, T)
-            total = total + self.tok_emb(torch.where(full, N_SPECIAL + shifted, fallback))  # (B, T, C)
-        return total / k  # (B, T, C)
+            kmers.append(torch.where(full, N_SPECIAL + shifted, fallback))
+        return torch.stack(kmers, dim=2)  # (B, T, k)
+
+    def token_embedding(self, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Input embedding of token ids (B, T) with real-token mask (B, T) -> (B, T, C).
+
+        With ``overlap_embedding``, token j is the mean embedding of the k k-mers starting at its
+        k bases (:meth:`overlapping_kmers`). The read's mean input embedding is then the mean over
+        all its overlapping k-mers (what TNF-style composition sees), at the cost of
+        non-overlapping tokens.
+        """
+        if not self.cfg.overlap_embedding:
+            return self.tok_emb(ids)  # (B, T, C)
+        return self.tok_emb(self.overlapping_kmers(ids, real)).mean(dim=2)  # (B, T, k, C) -> (B, T, C)
 
     def hidden(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final hidden states (B, T, C) of token ids (B, T) with real lengths (B,)."""
@@ -259,8 +292,57 @@ class ReadEncoder(nn.Module):
         return summed / lengths.clamp(min=1).to(hidden.dtype).unsqueeze(1)  # (B, C)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """L2-normalised read vectors (B, C)."""
-        return F.normalize(self.pool(self.hidden(ids, lengths), lengths), dim=-1)
+        """L2-normalised read vectors (B, out_dim).
+
+        Without reference genomes: the pooled hidden state. With them: [affinities, pooled state],
+        each part of unit norm and weighted so that ``affinity_share`` of the squared norm (and of
+        a cosine similarity) comes from the affinities (see :meth:`affinities`); the pooled state
+        is first standardised with the centre and spread recorded over reads.
+        """
+        pooled = self.pool(self.hidden(ids, lengths), lengths)  # (B, C)
+        if not self.cfg.n_reference:
+            return F.normalize(pooled, dim=-1)
+        state = F.normalize((pooled.float() - self.pool_mean) / self.pool_std, dim=-1)  # (B, C)
+        share = self.cfg.affinity_share
+        return torch.cat([math.sqrt(share) * self.affinities(ids, lengths), math.sqrt(1.0 - share) * state], dim=-1)
+
+    def affinities(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Square roots of a read's tempered naive-Bayes posterior over the reference genomes: (B, G).
+
+        The logits sum log P(k-mer | genome) over every overlapping k-mer of the read (k-mers with
+        N add nothing), divided by ``affinity_temperature``; the square root of a distribution has
+        unit norm, and cosine similarity between two is the Bhattacharyya coefficient.
+        """
+        T = ids.shape[1]
+        real = torch.arange(T, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+        kmers = self.overlapping_kmers(ids, real)  # (B, T, k)
+        logits = F.embedding(kmers, self.ref_logprob).float()  # (B, T, k, G)
+        logits = (logits * real.unsqueeze(-1).unsqueeze(-1)).sum(dim=(1, 2))  # (B, G) padding adds nothing
+        return torch.softmax(logits / self.cfg.affinity_temperature, dim=-1).sqrt()  # (B, G)
+
+    @torch.no_grad()
+    def set_pool_statistics(self, pooled: torch.Tensor) -> None:
+        """Record the centre and spread of pooled states (N, C) of sample reads (affinity models only)."""
+        self.pool_mean.copy_(pooled.float().mean(dim=0))
+        self.pool_std.copy_(pooled.float().std(dim=0).clamp(min=1e-6))
+
+    def mlm_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Masked-token cross-entropy of selected hidden states (N, C) against their token ids (N,).
+
+        ``mlm_target`` "bases": each of the k bases of a masked full k-mer is predicted (a 4-way
+        choice per position instead of a 4**k-way one); masked tokens that are not full k-mers
+        (read tails) are skipped.
+        """
+        if self.cfg.mlm_target == "token":
+            return F.cross_entropy(self.mlm_logits(hidden).float(), targets)
+        k = self.cfg.k
+        value = targets - N_SPECIAL  # (N,) base-4 number of a full k-mer
+        full = (value >= 0) & (value < 4**k)
+        if not bool(full.any()):
+            return hidden.new_zeros((), dtype=torch.float32)
+        digits = (value[full].unsqueeze(1) // 4 ** torch.arange(k - 1, -1, -1, device=targets.device)) % 4  # (n, k)
+        logits = self.mlm_bases(hidden[full]).view(-1, k, 4).float()  # (n, k, 4)
+        return F.cross_entropy(logits.reshape(-1, 4), digits.reshape(-1))
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Token logits of selected hidden states: (N, C) -> (N, vocab); weight tied to tok_emb."""

@@ -1,7 +1,9 @@
 """The model folder: what training writes, what embedding and the benchmarks load.
 
     model.pt            state_dict, byte-stable torch.save (CPU tensors, sorted keys)
-    config.json         architecture (``model``), tokenizer, training settings, seed, versions
+    config.json         architecture (``model``), tokenizer, training settings, seed, the base
+                        model it was fine-tuned from (``base``: path and weights SHA-256, or null),
+                        versions
     tokenizer.json      the TokenizerSpec
     train_log.tsv       one row per log line of training (reads_per_s is wall-clock time)
     train_reads.tsv.gz  sample, read_id of the training pool (benchmarks hold those reads out)
@@ -9,7 +11,9 @@
     checkpoints/last.pt training state for resuming (written by :mod:`planktonlm.encoder.train`)
 
 ``model.checkpoint`` reuses a folder written elsewhere: :func:`import_checkpoint` checks that it
-loads and copies it in place of training.
+loads and copies it in place of training. ``model.base`` names a folder of the same format to
+fine-tune: :func:`training_architecture` loads it (:func:`load_base`), and its architecture,
+tokenizer and weights are where training starts.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from planktonlm import __version__
 from planktonlm.encoder.device import resolve_device
-from planktonlm.encoder.model import ModelConfig, ReadEncoder, ReadEncoderConfig
+from planktonlm.encoder.model import NO_BASE, ModelConfig, ReadEncoder, ReadEncoderConfig
 from planktonlm.encoder.tokenizer import TokenizerSpec
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import atomic_path, sha256_file
@@ -97,15 +101,17 @@ def _write_pool_ids(path: Path, fragments: Sequence) -> None:
 
 def write_model_folder(model: ReadEncoder, model_dir: Path, model_cfg: ReadEncoderConfig, tok_spec: TokenizerSpec,
                        train_settings: Mapping | None, seed: int | None, pool: Sequence, n_train: int, n_val: int,
-                       log_rows: Sequence[Mapping]) -> None:
+                       log_rows: Sequence[Mapping], base: BaseModel | None = None) -> None:
     """Write weights, config, tokenizer, log, pool ids; the SHA-256 file last (it marks completion).
 
     ``train_settings``: the training config as a dict (None for a model that was not trained here).
+    ``base``: the model it was fine-tuned from, recorded in config.json (None: trained from scratch).
     """
     model_dir = Path(model_dir)
     tok_spec.save(model_dir / TOKENIZER_FILE)
     _write_json(model_dir / CONFIG_FILE, {
         "format": "planktonlm-model", "version": 1, "model": model_cfg.to_dict(), "tokenizer": asdict(tok_spec),
+        "base": base.provenance() if base is not None else None,
         "train": dict(train_settings) if train_settings else None, "seed": seed, "n_train_fragments": n_train,
         "n_val_fragments": n_val, "planktonlm_version": __version__, "torch_version": torch.__version__,
     })
@@ -128,7 +134,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[ReadE
                 for name in (WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE, SHA_FILE) if not (model_dir / name).is_file()]
     if problems:
         raise PlanktonlmInputError(problems)
-    expected_sha = (model_dir / SHA_FILE).read_text().split()[0]
+    expected_sha = weights_sha256(model_dir)
     actual_sha = sha256_file(model_dir / WEIGHTS_FILE)
     if actual_sha != expected_sha:
         raise PlanktonlmInputError(InputProblem(file=str(model_dir / WEIGHTS_FILE), value=actual_sha,
@@ -143,8 +149,17 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[ReadE
     tok_spec = TokenizerSpec.load(model_dir / TOKENIZER_FILE)
     plan = resolve_device(device)
     model = ReadEncoder(model_cfg)
-    model.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, ValueError) as exc:  # weights of another architecture, or no torch file at all
+        raise PlanktonlmInputError(InputProblem(file=str(model_dir / WEIGHTS_FILE), message=f"weights do not load: {exc}",
+                                                expected=f"the weights of the architecture in {CONFIG_FILE}")) from exc
     return model.to(plan.device).eval(), tok_spec, model_cfg
+
+
+def weights_sha256(model_dir: str | os.PathLike) -> str:
+    """The SHA-256 of model.pt as weights.sha256 records it (checked by :func:`load_model`)."""
+    return (Path(model_dir) / SHA_FILE).read_text().split()[0]
 
 
 def train_seed(model_dir: str | os.PathLike) -> int | None:
@@ -175,6 +190,9 @@ def import_checkpoint(model_section: ModelConfig, model_dir: str | os.PathLike) 
     A folder without train_log.tsv gets one with the header only.
     """
     checkpoint = Path(model_section.checkpoint)
+    if model_section.base != NO_BASE:
+        logger.warning("model.checkpoint %s is reused as it is: model.base %s is not read and nothing is trained",
+                       checkpoint, model_section.base)
     if not checkpoint.is_dir():
         raise PlanktonlmInputError(InputProblem(file="config", column="model.checkpoint", value=str(checkpoint),
                                                 message="no such folder",
@@ -187,3 +205,67 @@ def import_checkpoint(model_section: ModelConfig, model_dir: str | os.PathLike) 
         logger.warning("model.checkpoint %s has its own architecture (%s, %s): the model: keys of the "
                        "config are ignored", checkpoint, cfg, spec)
     return out
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value; two loads are two objects
+class BaseModel:
+    """A pretrained model folder that training starts from (``model.base``)."""
+
+    path: str  # as given in the config
+    sha256: str  # of its model.pt, checked against its weights.sha256
+    config: ReadEncoderConfig
+    tok_spec: TokenizerSpec
+    weights: Mapping[str, torch.Tensor] = field(repr=False)  # CPU state_dict
+
+    def provenance(self) -> dict:
+        """What config.json of a fine-tuned model records about its base."""
+        return {"path": self.path, "weights_sha256": self.sha256}
+
+
+def load_base(path: str | os.PathLike) -> BaseModel:
+    """Load and check the base model folder ``path`` (weights against weights.sha256).
+
+    Every problem names the folder's file and the ``model.base`` key, so that a missing, partial or
+    damaged base stops training before any step.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise PlanktonlmInputError(InputProblem(
+            file=str(folder), column="model.base", value=str(path), message="base model folder not found",
+            expected=f"a model folder ({WEIGHTS_FILE}, {CONFIG_FILE}, {TOKENIZER_FILE}, {SHA_FILE}) or '{NO_BASE}' "
+                     "to train from scratch"))
+    try:
+        model, spec, cfg = load_model(folder)
+    except PlanktonlmInputError as exc:
+        raise PlanktonlmInputError([replace(p, column=p.column or "model.base", message=f"base model: {p.message}")
+                                    for p in exc.problems]) from exc
+    return BaseModel(path=os.fspath(path), sha256=weights_sha256(folder), config=cfg, tok_spec=spec,
+                     weights=state_dict_bytes_stable(model))
+
+
+def _base_values(base: BaseModel) -> dict[str, object]:
+    """The ``model:`` keys that a base replaces, with the base's value of each."""
+    return {"tokenizer": base.tok_spec.kind, "k": base.tok_spec.k, "n_layer": base.config.n_layer,
+            "n_head": base.config.n_head, "d_model": base.config.d_model, "max_len": base.config.max_len,
+            "dropout": base.config.dropout}
+
+
+def training_architecture(model_section: ModelConfig) -> tuple[ReadEncoderConfig, TokenizerSpec, BaseModel | None]:
+    """(architecture, tokenizer, base) that training on this cruise uses.
+
+    ``model.base`` "none": the ``model:`` keys, no base (training from scratch). Otherwise the
+    base's architecture and tokenizer, and the base to start from; one log line names the base and
+    the ``model:`` keys that were set to something else and are therefore not used.
+    """
+    if model_section.base == NO_BASE:
+        return model_section.encoder_config(), model_section.tokenizer_spec(), None
+    base = load_base(model_section.base)
+    section = asdict(model_section)
+    section["k"] = 1 if model_section.tokenizer == "nucleotide" else model_section.k  # as the tokenizer reads it
+    differ = [f"{key}={section[key]} (base {value})" for key, value in _base_values(base).items() if section[key] != value]
+    logger.info("fine-tuning the base model %s (sha256 %s): its architecture and tokenizer are used; %s", base.path,
+                base.sha256, "model: keys not used: " + ", ".join(differ) if differ else "the model: keys agree with it")
+    return base.config, base.tok_spec, base

@@ -12,6 +12,11 @@ the loss window; a checkpoint (``checkpoints/last.pt`` of the model folder) hold
 killed run resumed from its last checkpoint ends with exactly the weights of an uninterrupted run
 (bit for bit on CPU).
 
+Fine-tuning (``model.base``): the same loop, starting from the base model's weights instead of
+seeded random ones; the architecture and tokenizer are the base's
+(:func:`planktonlm.encoder.model_dir.training_architecture`). The base's SHA-256 is part of the
+run's fingerprint and is recorded in config.json.
+
 The data (pool, views, batches) is in :mod:`planktonlm.encoder.data`, the model folder in
 :mod:`planktonlm.encoder.model_dir`.
 """
@@ -36,7 +41,16 @@ import torch.nn.functional as F
 from planktonlm.encoder.data import Batch, Sources, ViewTable, batch_indices, make_batch, split_train_val, tokenize_views, training_pool
 from planktonlm.encoder.device import DevicePlan, deterministic_algorithms, resolve_device, torch_threads
 from planktonlm.encoder.model import ReadEncoder, ReadEncoderConfig, count_parameters
-from planktonlm.encoder.model_dir import CHECKPOINT_DIR, CHECKPOINT_FILE, LOG_COLUMNS, LOG_FILE, save_torch, write_log, write_model_folder
+from planktonlm.encoder.model_dir import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FILE,
+    LOG_COLUMNS,
+    LOG_FILE,
+    BaseModel,
+    save_torch,
+    write_log,
+    write_model_folder,
+)
 from planktonlm.encoder.tokenizer import TokenizerSpec
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.reads.fragments import PooledFragment
@@ -94,8 +108,7 @@ def batch_losses(model: ReadEncoder, batch: Batch, cfg: TrainConfig, plan: Devic
         mlm = zero
         if cfg.mask_prob > 0 and batch.targets.numel():
             masked = plan.to_device(batch.masked)
-            logits = model.mlm_logits(hidden[masked])  # (n_masked, vocab)
-            mlm = F.cross_entropy(logits.float(), plan.to_device(batch.targets))
+            mlm = model.mlm_loss(hidden[masked], plan.to_device(batch.targets))  # hidden[masked]: (n_masked, C)
         contrastive = zero
         if cfg.contrastive_weight > 0:
             z = model.project(model.pool(hidden, lengths))  # (2B, P)
@@ -200,13 +213,20 @@ def make_optimizer(model: ReadEncoder, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def run_fingerprint(model_cfg: ReadEncoderConfig, tok_spec: TokenizerSpec, train_cfg: TrainConfig,
-                    seed: int, fragments: Sequence) -> str:
-    """Identity of a training run: a checkpoint resumes only the run it came from."""
+                    seed: int, fragments: Sequence, base_sha256: str | None = None) -> str:
+    """Identity of a training run: a checkpoint resumes only the run it came from.
+
+    ``base_sha256``: the weights a fine-tuning run started from, so that a checkpoint of a run
+    from one base is never resumed with another (None: from scratch).
+    """
     digest = hashlib.sha256()
     settings = asdict(train_cfg)
     for key in ("checkpoint_every", "log_every", "device"):  # do not change the result
         settings.pop(key)
-    digest.update(json.dumps([asdict(model_cfg), asdict(tok_spec), settings, seed], sort_keys=True).encode())
+    identity = [asdict(model_cfg), asdict(tok_spec), settings, seed]
+    if base_sha256 is not None:  # appended only with a base: from-scratch fingerprints stay as they were
+        identity.append({"base_sha256": base_sha256})
+    digest.update(json.dumps(identity, sort_keys=True).encode())
     for f in fragments:
         digest.update(f"{getattr(f, 'sample', '')}\t{f.read_id}\t{f.seq1}\t{f.seq2}\n".encode())
     return digest.hexdigest()
@@ -253,6 +273,7 @@ def train_encoder(
     *,
     on_step: Callable[[int, StepMetrics], None] | None = None,
     threads: int | None = None,
+    base: BaseModel | None = None,
 ) -> Path:
     """Train a ReadEncoder on ``pool`` and write the model folder; return its path.
 
@@ -263,30 +284,46 @@ def train_encoder(
     checkpoint of that step is written); an exception there stops training, as a kill would.
     ``threads``: torch CPU threads on CUDA (the job's cores; None = torch's default); training
     on the CPU uses one thread (:meth:`DevicePlan.training_threads`).
+    ``base``: fine-tune that model (:func:`planktonlm.encoder.model_dir.load_base`) instead of
+    starting from seeded random weights; ``model_cfg`` and ``tok_spec`` must then be the base's
+    (:func:`planktonlm.encoder.model_dir.training_architecture` gives all three).
     """
     _check_objective(train_cfg)
+    if base is not None and (base.config != model_cfg or base.tok_spec != tok_spec):
+        raise ValueError(f"train_encoder: fine-tuning {base.path} needs its architecture and tokenizer "
+                         f"({base.config}, {base.tok_spec}); got {model_cfg}, {tok_spec}")
     plan = resolve_device(train_cfg.device, column="train.device")
     with torch_threads(plan.training_threads(threads)):
         return _train(training_pool(pool, train_cfg.pool_reads_per_sample, seed), Path(model_dir), model_cfg, tok_spec,
-                      train_cfg, seed, on_step, plan)
+                      train_cfg, seed, on_step, plan, base)
+
+
+def initial_model(model_cfg: ReadEncoderConfig, seed: int, base: BaseModel | None) -> ReadEncoder:
+    """The weights training starts from: the base's, or seeded random ones (CPU; move it afterwards)."""
+    model = ReadEncoder(model_cfg, torch.Generator().manual_seed(derive_seed(seed, "init")))
+    if base is not None:
+        model.load_state_dict(base.weights)
+    return model
 
 
 def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncoderConfig, tok_spec: TokenizerSpec,
-           cfg: TrainConfig, seed: int, on_step: Callable[[int, StepMetrics], None] | None, plan: DevicePlan) -> Path:
+           cfg: TrainConfig, seed: int, on_step: Callable[[int, StepMetrics], None] | None, plan: DevicePlan,
+           base: BaseModel | None) -> Path:
     _check_pool(pool, model_cfg, tok_spec)
     model_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = model_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
-    fingerprint = run_fingerprint(model_cfg, tok_spec, cfg, seed, pool)
+    fingerprint = run_fingerprint(model_cfg, tok_spec, cfg, seed, pool, base.sha256 if base is not None else None)
 
     table = tokenize_views(tok_spec, pool)
     train_rows, val_rows = split_train_val(len(pool), cfg.val_fraction, seed)
     batch_size = min(cfg.batch_size, len(train_rows))
-    model = ReadEncoder(model_cfg, torch.Generator().manual_seed(derive_seed(seed, "init"))).to(plan.device)
+    model = initial_model(model_cfg, seed, base).to(plan.device)
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _LrSchedule(cfg))
     step, log_rows, window = load_checkpoint(checkpoint_path, fingerprint, model, optimizer, scheduler, plan)
-    logger.info("training encoder: %d parameters, %d train / %d val fragments, %d steps of %d fragments, device %s",
-                count_parameters(model), len(train_rows), len(val_rows), cfg.max_steps, batch_size, plan.describe())
+    logger.info("training encoder: %d parameters, %d train / %d val fragments, %d steps of %d fragments, device %s, %s",
+                count_parameters(model), len(train_rows), len(val_rows), cfg.max_steps, batch_size, plan.describe(),
+                f"fine-tuning {base.path}" if base is not None else "from scratch")
 
     model.train()
     with deterministic_algorithms(plan):
@@ -320,9 +357,27 @@ def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncod
             if on_step is not None:
                 on_step(step, StepMetrics(loss=loss.item(), mlm_loss=mlm.item(), contrastive_loss=contrastive.item(), lr=lr))
 
+    if model_cfg.n_reference:  # an affinity model standardises its pooled state by this cruise's reads
+        model.set_pool_statistics(pooled_views(model, table, train_rows, plan, batch_size))
     write_model_folder(model, model_dir, model_cfg, tok_spec, asdict(cfg), seed, pool, len(train_rows), len(val_rows),
-                       log_rows)
+                       log_rows, base=base)
     return model_dir
+
+
+@torch.no_grad()
+def pooled_views(model: ReadEncoder, table: ViewTable, rows: np.ndarray, plan: DevicePlan, batch_size: int) -> torch.Tensor:
+    """Pooled hidden states (2N, C) of both views of ``rows`` on the forward strand."""
+    model.eval()
+    parts = []
+    for v in range(2):
+        for start in range(0, len(rows), batch_size):
+            part = rows[start:start + batch_size]
+            lengths = table.lengths[v, 0, part]
+            ids = torch.from_numpy(table.ids[v, 0, part, : int(lengths.max())].astype(np.int64))  # (b, T)
+            ids_d, lengths_d = plan.to_device(ids), plan.to_device(torch.from_numpy(lengths))
+            with plan.autocast():
+                parts.append(model.pool(model.hidden(ids_d, lengths_d), lengths_d).float().cpu())
+    return torch.cat(parts)
 
 
 def _check_objective(cfg: TrainConfig) -> None:

@@ -100,6 +100,24 @@ NORTH_ATLANTIC_TRANSECT = (
     Station("ST4", 43.0, -40.0, 16.0, 4.0, 11.5, 250.0, 35.7, 0.03, 0.30, 4.0, 0.5, 11.0),
 )
 
+# The demo cruise's genomes: the 13 whose niches are documented (simulate/niches.tsv). Named,
+# because resources/genomes also holds the base model's other pretraining genomes.
+DEMO_GENOMES = (
+    "alteromonas_macleodii_TARA_ASE_MAG_00031",
+    "cyanophage_NATL2A_133",
+    "cyanophage_P_SSP7",
+    "emiliania_huxleyi_virus_86",
+    "nitrosopumilus_maritimus_SCM1",
+    "pelagibacter_ubique_HTCC1062",
+    "phaeodactylum_tricornutum_chloroplast",
+    "prochlorococcus_marinus_MED4",
+    "prochlorococcus_marinus_MIT9211",
+    "prochlorococcus_marinus_MIT9312",
+    "prochlorococcus_marinus_MIT9313",
+    "prochlorococcus_marinus_NATL2A",
+    "prochlorococcus_marinus_SS120",
+)
+
 TINY_GENOMES = (
     "prochlorococcus_marinus_MIT9312",
     "prochlorococcus_marinus_MIT9313",
@@ -118,6 +136,7 @@ PRESETS: dict[str, CruiseDesign] = {
         first_month="2021-01",
         n_dates=6,
         months_between=2,
+        genomes=DEMO_GENOMES,
         reads_per_sample=4000,
         two_unit_samples=4,
     ),
@@ -183,6 +202,7 @@ def monthly_design(
         "first_month": start,
         "n_dates": n_months,
         "months_between": 1,
+        "genomes": DEMO_GENOMES,
         "community_model": community_model,
         "ar1_phi": ar1_phi,
         "decoy_phi": decoy_phi,

@@ -8,7 +8,7 @@ stream of its own, in batches of a fixed size, so a sample's reads depend on not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Iterator
 
@@ -205,3 +205,40 @@ def read_shares(abundance: pd.DataFrame, genome_set: GenomeSet) -> np.ndarray:
     """Expected share of fragments per genome and sample: abundance x genome length, normalised."""
     weights = abundance[genome_set.names].to_numpy(float) * genome_set.length_bp[None, :]
     return weights / weights.sum(axis=1, keepdims=True)
+
+
+def draw_training_reads(genome_set: GenomeSet, genome: np.ndarray, lengths: np.ndarray, design: CruiseDesign,
+                        rng: np.random.Generator) -> list[np.ndarray]:
+    """Single reads for pretraining: one per entry of ``genome`` (index into the set), of ``lengths`` bases.
+
+    Same read model as the cruise's reads: uniform start avoiding N runs and contig joins, either
+    strand, the design's position-dependent Phred profile and errors (over the longest length).
+    Returns base codes (0-3, 4 = N), one array per read.
+    """
+    genome = np.asarray(genome, dtype=np.int64)
+    lengths = np.minimum(np.asarray(lengths, dtype=np.int64), genome_set.longest_clean[genome])
+    n = len(genome)
+    start = np.empty(n, dtype=np.int64)
+    todo = np.arange(n)
+    for _ in range(1000):
+        g = genome[todo]
+        u = rng.random(len(todo))
+        start[todo] = genome_set.offsets[g] + (u * (genome_set.spans[g] - lengths[todo] + 1)).astype(np.int64)
+        todo = todo[genome_set.spans_n(start[todo], lengths[todo])]
+        if len(todo) == 0:
+            break
+    else:
+        raise PlanktonlmInputError(InputProblem(file=genome_set.names[int(genome[todo[0]])],
+                                                message="almost no read of this genome avoids N runs and contig ends",
+                                                expected="contigs longer than the longest read with few N runs"))
+    longest = int(lengths.max())
+    forward = rng.random(n) < 0.5
+    bases = _extract(genome_set, start, np.maximum(lengths, longest), forward,
+                     _read_through_codes(READ_THROUGH_R1, longest), longest)
+    # A reverse read of a shorter read starts at its own right end, not the longest read's.
+    reverse = np.flatnonzero(~forward & (lengths < longest))
+    if len(reverse):
+        bases[reverse] = _extract(genome_set, start[reverse], lengths[reverse], forward[reverse],
+                                  _read_through_codes(READ_THROUGH_R1, longest), longest)
+    bases, _ = _sequence(bases, _phred_profile(replace(design, read_length=longest), 1.0), design, rng)
+    return [bases[i, : lengths[i]] for i in range(n)]

@@ -1,9 +1,12 @@
-"""Stage ``train_encoder``: train the read encoder on every sample's QC'd reads, or reuse ``model.checkpoint``.
+"""Stage ``train_encoder``: train the read encoder on every sample's QC'd reads (from scratch, or
+fine-tuning ``model.base``), or reuse ``model.checkpoint``.
 
 Rule contract: input r1 (list, order = params samples), r2 (list, order = params paired_samples),
-both absent or empty when ``model.checkpoint`` reuses a model; output weights, config, tokenizer,
-sha256, train_log (the files of one model folder); params model, train (sections), seed, samples,
-paired_samples; threads.
+both absent or empty when ``model.checkpoint`` reuses a model; base_weights, base_config,
+base_tokenizer, base_sha256 (the files of the ``model.base`` folder, declared so that a changed base
+reruns training; the stage reads the folder that params model names); output weights, config,
+tokenizer, sha256, train_log (the files of one model folder); params model, train (sections), seed,
+samples, paired_samples; threads.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from pathlib import Path
 
 from planktonlm.config import build_config
 from planktonlm.encoder.model import ModelConfig
-from planktonlm.encoder.model_dir import CONFIG_FILE, LOG_FILE, SHA_FILE, TOKENIZER_FILE, WEIGHTS_FILE, import_checkpoint
+from planktonlm.encoder.model_dir import (
+    CONFIG_FILE,
+    LOG_FILE,
+    SHA_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    import_checkpoint,
+    training_architecture,
+)
 from planktonlm.encoder.train import TrainConfig
 from planktonlm.encoder.train import train_encoder as train_model
 from planktonlm.errors import InputProblem, PlanktonlmInputError
@@ -32,13 +43,14 @@ def train_encoder(job: Job) -> None:
     model_section = build_config(ModelConfig, "model", job.params["model"])
     train_cfg = build_config(TrainConfig, "train", job.params["train"])
     model_dir = model_folder(job.output)
-    if model_section.checkpoint:
+    if model_section.checkpoint:  # wins over model.base (import_checkpoint says so)
         import_checkpoint(model_section, model_dir)
     else:
         sources = read_sources(job.params["samples"], job.params["paired_samples"], job.input.get("r1", []),
                                job.input.get("r2", []))
-        train_model(sources, model_dir, model_section.encoder_config(), model_section.tokenizer_spec(), train_cfg,
-                    job.params["seed"], threads=job.threads)
+        model_cfg, tok_spec, base = training_architecture(model_section)
+        train_model(sources, model_dir, model_cfg, tok_spec, train_cfg, job.params["seed"], threads=job.threads,
+                    base=base)
     missing = [job.output[name] for name in MODEL_FILES if not Path(job.output[name]).is_file()]
     if missing:
         raise RuntimeError(f"train_encoder did not write {', '.join(missing)}")

@@ -10,7 +10,18 @@ import torch
 
 from planktonlm.config import build_config
 from planktonlm.encoder.model import ModelConfig, ReadEncoder
-from planktonlm.encoder.model_dir import LOG_COLUMNS, import_checkpoint, import_model, load_model, train_seed, write_log, write_model_folder
+from planktonlm.encoder.model_dir import (
+    LOG_COLUMNS,
+    import_checkpoint,
+    import_model,
+    load_base,
+    load_model,
+    train_seed,
+    training_architecture,
+    weights_sha256,
+    write_log,
+    write_model_folder,
+)
 from planktonlm.encoder.train import TrainConfig, train_encoder
 from planktonlm.errors import PlanktonlmInputError
 
@@ -85,3 +96,65 @@ def test_checkpoint_without_a_log_gets_an_empty_one(trained: Path, tmp_path: Pat
     (source / "train_log.tsv").unlink()
     reused = import_checkpoint(replace(SECTION, checkpoint=str(source)), tmp_path / "reused")
     assert (reused / "train_log.tsv").read_text() == "\t".join(LOG_COLUMNS) + "\n"
+
+
+def test_a_from_scratch_folder_records_no_base(trained: Path) -> None:
+    assert json.loads((trained / "config.json").read_text())["base"] is None
+
+
+def test_load_base_gives_the_folder_architecture_weights_and_sha(trained: Path) -> None:
+    base = load_base(str(trained))
+    sha = (trained / "weights.sha256").read_text().split()[0]
+    assert base.sha256 == sha == weights_sha256(trained) and base.path == str(trained)
+    assert base.config == SECTION.encoder_config() and base.tok_spec == SECTION.tokenizer_spec()
+    saved = torch.load(trained / "model.pt", weights_only=True)
+    assert list(base.weights) == list(saved) and all(torch.equal(base.weights[k], v) for k, v in saved.items())
+    assert base.provenance() == {"path": str(trained), "weights_sha256": sha}
+
+
+def base_problems(folder: Path) -> list:
+    with pytest.raises(PlanktonlmInputError) as info:
+        load_base(str(folder))
+    assert all(p.column == "model.base" and str(folder) in p.file for p in info.value.problems)
+    return info.value.problems
+
+
+def test_a_missing_partial_or_damaged_base_is_refused_naming_the_folder(trained: Path, tmp_path: Path) -> None:
+    [missing] = base_problems(tmp_path / "nowhere")
+    assert missing.message == "base model folder not found" and missing.value == str(tmp_path / "nowhere")
+
+    partial = import_model(trained, tmp_path / "partial")
+    (partial / "weights.sha256").unlink()
+    [problem] = base_problems(partial)
+    assert problem.file == str(partial / "weights.sha256") and "missing" in problem.message
+
+    damaged = import_model(trained, tmp_path / "damaged")
+    data = bytearray((damaged / "model.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (damaged / "model.pt").write_bytes(bytes(data))
+    [problem] = base_problems(damaged)
+    assert problem.file == str(damaged / "model.pt") and "do not match weights.sha256" in problem.message
+
+    other = import_model(trained, tmp_path / "other")  # config.json of another width than its weights
+    config = json.loads((other / "config.json").read_text())
+    config["model"]["d_model"] = 32
+    (other / "config.json").write_text(json.dumps(config))
+    [problem] = base_problems(other)
+    assert problem.file == str(other / "model.pt") and "weights do not load" in problem.message
+
+
+def test_training_architecture_is_the_sections_without_a_base_and_the_bases_with_one(trained: Path, caplog) -> None:
+    assert training_architecture(SECTION) == (SECTION.encoder_config(), SECTION.tokenizer_spec(), None)
+    wider = replace(SECTION, d_model=32, tokenizer="nucleotide", dropout=0.1, base=str(trained))
+    with caplog.at_level("INFO", logger="planktonlm.encoder.model_dir"):
+        cfg, spec, base = training_architecture(wider)
+    assert (cfg, spec) == (SECTION.encoder_config(), SECTION.tokenizer_spec()) and base.path == str(trained)
+    assert "model: keys not used: tokenizer=nucleotide (base kmer), k=1 (base 3), d_model=32 (base 16), " \
+           "dropout=0.1 (base 0.0)" in caplog.text
+
+
+def test_checkpoint_wins_over_base(trained: Path, tmp_path: Path, caplog) -> None:
+    section = replace(SECTION, checkpoint=str(trained), base=str(tmp_path / "not-read"))
+    reused = import_checkpoint(section, tmp_path / "reused")
+    assert (reused / "model.pt").read_bytes() == (trained / "model.pt").read_bytes()
+    assert f"model.base {tmp_path / 'not-read'} is not read and nothing is trained" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dnaio
@@ -62,6 +63,32 @@ def test_train_stage_writes_every_declared_output(tmp_path: Path, cruise) -> Non
     train_encoder(reused)
     for name in OUTPUTS:
         assert Path(reused.output[name]).read_bytes() == Path(job.output[name]).read_bytes(), name
+
+
+def test_train_stage_fine_tunes_model_base_and_checkpoint_wins_over_it(tmp_path: Path, cruise) -> None:
+    _, reads = cruise
+    base = train_job(tmp_path / "base", reads)
+    train_encoder(base)
+    # the model: keys say another width: with a base they are not used
+    tuned = train_job(tmp_path / "tuned", reads, model={**MODEL, "d_model": 32, "n_head": 4, "base": str(tmp_path / "base")})
+    train_encoder(tuned)
+    config, base_config = (json.loads(Path(job.output["config"]).read_text()) for job in (tuned, base))
+    assert config["model"] == base_config["model"] and config["model"]["d_model"] == 16
+    assert config["base"] == {"path": str(tmp_path / "base"),
+                              "weights_sha256": Path(base.output["sha256"]).read_text().split()[0]}
+    assert Path(tuned.output["weights"]).read_bytes() != Path(base.output["weights"]).read_bytes()
+    log = Path(tuned.log).read_text()
+    assert "fine-tuning the base model" in log and "d_model=32 (base 16)" in log
+    # model.checkpoint and model.base: the checkpoint is copied, the base (missing here) is never read
+    reused = train_job(tmp_path / "reused", {}, model={**MODEL, "checkpoint": str(tmp_path / "tuned"),
+                                                       "base": str(tmp_path / "missing")})
+    train_encoder(reused)
+    assert Path(reused.output["weights"]).read_bytes() == Path(tuned.output["weights"]).read_bytes()
+    assert "is not read and nothing is trained" in Path(reused.log).read_text()
+    missing = train_job(tmp_path / "nothing", reads, model={**MODEL, "base": str(tmp_path / "missing")})
+    with pytest.raises(PlanktonlmInputError, match="base model folder not found"):
+        train_encoder(missing)
+    assert not (tmp_path / "nothing" / "model.pt").exists()
 
 
 def test_train_stage_refuses_bad_inputs(tmp_path: Path, cruise) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,8 @@ import torch
 
 from planktonlm.config import build_config
 from planktonlm.encoder.model import ModelConfig
-from planktonlm.encoder.train import LossWindow, TrainConfig, lr_factor, nt_xent, train_encoder
+from planktonlm.encoder.model_dir import load_model, training_architecture
+from planktonlm.encoder.train import LossWindow, TrainConfig, initial_model, lr_factor, nt_xent, run_fingerprint, train_encoder
 from planktonlm.errors import PlanktonlmInputError
 
 SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=16)
@@ -159,3 +161,104 @@ def test_mkl_threads_and_code_path_are_fixed_for_reproducible_cpu_training():
 
     assert os.environ["MKL_DYNAMIC"] == "FALSE"
     assert os.environ["MKL_CBWR"].startswith("AUTO")
+
+
+# ----------------------------------------------------------------------------- fine-tuning (model.base)
+
+# The bases have another architecture than SECTION: fine-tuning must take theirs.
+BASE = build_config(ModelConfig, "model", tokenizer="kmer", k=2, n_layer=1, n_head=3, d_model=24, max_len=20)
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory: pytest.TempPathFactory, make_pool) -> tuple[Path, Path]:
+    """Two pretrained base folders of one architecture, trained on other reads with other seeds."""
+    root = tmp_path_factory.mktemp("bases")
+    return tuple(train_encoder(make_pool(seed=s), root / f"base{s}", BASE.encoder_config(), BASE.tokenizer_spec(),
+                               replace(TRAIN, checkpoint_every=0), seed=s) for s in (1, 2))
+
+
+def fine_tune(pool, out: Path, base: Path, cfg: TrainConfig = TRAIN, seed: int = 7, section=SECTION, **kw) -> Path:
+    model_cfg, tok_spec, loaded = training_architecture(replace(section, base=str(base)))
+    return train_encoder(pool, out, model_cfg, tok_spec, cfg, seed, base=loaded, **kw)
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return torch.load(folder / "model.pt", weights_only=True)
+
+
+def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in a))
+
+
+def test_fine_tuning_starts_from_the_base_weights(bases, tmp_path: Path, make_pool) -> None:
+    base = bases[0]
+    still = fine_tune(make_pool(), tmp_path / "lr0", base, cfg=replace(TRAIN, lr=0.0))  # 12 steps that move nothing
+    assert (still / "model.pt").read_bytes() == (base / "model.pt").read_bytes()
+    assert (still / "weights.sha256").read_text() == (base / "weights.sha256").read_text()
+    untrained = fine_tune(make_pool(), tmp_path / "steps0", base, cfg=replace(TRAIN, max_steps=0))
+    assert (untrained / "model.pt").read_bytes() == (base / "model.pt").read_bytes()
+    tuned = fine_tune(make_pool(), tmp_path / "tuned", base)
+    assert (tuned / "model.pt").read_bytes() != (base / "model.pt").read_bytes()
+    # it moved a little from the base, and is nowhere near the seeded random start of a scratch run
+    scratch_start = initial_model(BASE.encoder_config(), 7, None).state_dict()
+    assert distance(weights(tuned), weights(base)) < 0.5 * distance(weights(tuned), scratch_start)
+
+
+def test_fine_tuning_takes_the_base_architecture_and_records_the_base(bases, train, tmp_path: Path, make_pool,
+                                                                       caplog) -> None:
+    base = bases[0]
+    with caplog.at_level("INFO", logger="planktonlm.encoder"):
+        out = fine_tune(make_pool(), tmp_path / "tuned", base)  # SECTION: k 3, n_head 2, d_model 16, max_len 16
+    config, base_config = (json.loads((f / "config.json").read_text()) for f in (out, base))
+    assert config["model"] == base_config["model"] and config["tokenizer"] == base_config["tokenizer"]
+    assert load_model(out)[2] == BASE.encoder_config()
+    sha = (base / "weights.sha256").read_text().split()[0]
+    assert config["base"] == {"path": str(base), "weights_sha256": sha}
+    assert f"fine-tuning the base model {base} (sha256 {sha})" in caplog.text
+    assert "model: keys not used: k=3 (base 2), n_head=2 (base 3), d_model=16 (base 24), max_len=16 (base 20)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="planktonlm.encoder"):
+        fine_tune(make_pool(), tmp_path / "agreeing", base, section=BASE)
+    assert "the model: keys agree with it" in caplog.text
+    assert json.loads((train("scratch") / "config.json").read_text())["base"] is None
+
+
+def test_fine_tuning_is_reproducible_and_depends_on_the_base(bases, tmp_path: Path, make_pool) -> None:
+    a = fine_tune(make_pool(), tmp_path / "a", bases[0])
+    b = fine_tune(make_pool(), tmp_path / "b", bases[0])
+    other = fine_tune(make_pool(), tmp_path / "other", bases[1])
+    assert (a / "model.pt").read_bytes() == (b / "model.pt").read_bytes()
+    assert (a / "model.pt").read_bytes() != (other / "model.pt").read_bytes()
+
+
+def test_a_fine_tuning_checkpoint_resumes_only_with_its_base(bases, tmp_path: Path, make_pool) -> None:
+    pool = make_pool()
+    cfg, spec = BASE.encoder_config(), BASE.tokenizer_spec()
+    shas = [(b / "weights.sha256").read_text().split()[0] for b in bases]
+    prints = {run_fingerprint(cfg, spec, TRAIN, 7, pool, sha) for sha in (None, *shas)}
+    assert len(prints) == 3
+    assert run_fingerprint(cfg, spec, TRAIN, 7, pool, None) == run_fingerprint(cfg, spec, TRAIN, 7, pool)
+
+    def kill_at_step_8(step: int, metrics: dict) -> None:
+        if step == 8:
+            raise Killed
+
+    whole = fine_tune(pool, tmp_path / "whole", bases[0])
+    with pytest.raises(Killed):
+        fine_tune(pool, tmp_path / "resumed", bases[0], on_step=kill_at_step_8)
+    seen = []
+    fine_tune(pool, tmp_path / "resumed", bases[0], on_step=lambda step, metrics: seen.append(step))
+    assert seen[0] == 6 and (tmp_path / "resumed" / "model.pt").read_bytes() == (whole / "model.pt").read_bytes()
+
+    with pytest.raises(Killed):
+        fine_tune(pool, tmp_path / "switched", bases[0], on_step=kill_at_step_8)
+    seen = []
+    switched = fine_tune(pool, tmp_path / "switched", bases[1], on_step=lambda step, metrics: seen.append(step))
+    assert seen[0] == 1  # the checkpoint of the other base's run was not resumed
+    assert (switched / "model.pt").read_bytes() == (fine_tune(pool, tmp_path / "fresh", bases[1]) / "model.pt").read_bytes()
+
+
+def test_fine_tuning_needs_the_base_architecture(bases, make_pool) -> None:
+    _, _, base = training_architecture(replace(SECTION, base=str(bases[0])))
+    with pytest.raises(ValueError, match="needs its architecture and tokenizer"):
+        train_encoder(make_pool(), "unused", SECTION.encoder_config(), SECTION.tokenizer_spec(), TRAIN, 1, base=base)

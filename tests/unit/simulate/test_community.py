@@ -58,11 +58,12 @@ def by_series(samples: pd.DataFrame) -> list[pd.DataFrame]:
     return [g.sort_values("datetime") for _, g in samples.groupby(["station", "depth_m"])]
 
 
-def test_niches_are_package_data_for_every_bundled_genome(genomes: Path) -> None:
+def test_niches_are_package_data_for_every_demo_genome(genomes: Path) -> None:
     table = resources.files("planktonlm.simulate").joinpath("niches.tsv").read_text()
     assert "\nprochlorococcus_marinus_MED4\tProchlorococcus HLI\t22.0\t" in table
-    bundled = sorted(p.name.removesuffix(".fna.gz") for p in genomes.glob("*.fna.gz"))
-    assert sorted(NICHES) == bundled == design_genomes(PRESETS["demo"])
+    bundled = {p.name.removesuffix(".fna.gz") for p in genomes.glob("*.fna.gz")}
+    # the demo's genomes are the documented ones; the folder also holds the base model's other pretraining genomes
+    assert sorted(NICHES) == design_genomes(PRESETS["demo"]) and set(NICHES) < bundled
     med4 = NICHES["prochlorococcus_marinus_MED4"]
     assert (med4.thermal_optimum_c, med4.depth_preference_m, med4.ph_slope, med4.source) == (22.0, 10.0, 0.0, "documented")
     assert NICHES["nitrosopumilus_maritimus_SCM1"].note.startswith("ammonia oxidiser")
