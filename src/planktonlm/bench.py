@@ -44,6 +44,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     enc.add_argument("--split", default="reported", choices=("tuning", "reported"),
                      help="held-out genome regions to score (encoder-quality): tuning to choose a recipe, reported for figures")
     enc.add_argument("--work-dir", default=None, help="keep the fine-tuned model here (encoder-quality; default: a temporary folder)")
+    enc.add_argument("--reuse-model", action="store_true",
+                     help="score the model already fine-tuned in --work-dir (same cruise and config) instead of fine-tuning again")
     enc.add_argument("--no-community", action="store_true", help="skip the community-level scores (encoder-quality)")
     enc.add_argument("--no-large", action="store_true", help="skip the DNABERT-2-sized reference (encoder-throughput)")
     enc.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -183,7 +185,7 @@ def bench_encoder_quality(args: argparse.Namespace) -> dict:
 
     out = bench_quality(args.sim_dir, load_config(args.config), split=args.split, n_eval_reads=args.n_eval_reads,
                         seed=args.seed, genomes_dir=args.genomes or "resources/genomes", device=args.device,
-                        work_dir=args.work_dir, community=not args.no_community)
+                        work_dir=args.work_dir, reuse_model=args.reuse_model, community=not args.no_community)
     keys = ("knn_accuracy", "knn_balanced_accuracy", "kmeans_ari", "knn_vs_best_kmer", "knn_vs_ceiling", "ari_vs_best_kmer")
     rows = [{"representation": name, **{key: round(scores[key], 4) for key in keys}} for name, scores in out["scores"].items()]
     rows.append({"representation": "ceiling (naive Bayes, 8-mers of the true genomes)",

@@ -30,16 +30,27 @@ def _cmd_validate(args: argparse.Namespace) -> None:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> None:
-    from dataclasses import replace  # torch and numpy: deferred to keep --help fast
+    import json  # torch and numpy: deferred to keep --help fast
+    import shlex
+    from dataclasses import replace
 
+    from planktonlm.bench import machine_info
+    from planktonlm.encoder.model_card import write_model_card
     from planktonlm.encoder.pretrain import PretrainConfig, pretrain_base_model
     from planktonlm.io import setup_logging
 
     setup_logging(None)
-    overrides = {name: value for name, value in (("steps", args.steps), ("batch_size", args.batch_size)) if value is not None}
-    withhold = [name for name in (args.withhold or "").split(",") if name]
-    pretrain_base_model(args.genomes, args.outdir, replace(PretrainConfig(), **overrides), args.seed,
-                        withhold=withhold, device=args.device, threads=args.threads)
+    if not args.card_only:
+        overrides = {name: value for name, value in (("steps", args.steps), ("batch_size", args.batch_size)) if value is not None}
+        withhold = [name for name in (args.withhold or "").split(",") if name]
+        pretrain_base_model(args.genomes, args.outdir, replace(PretrainConfig(), **overrides), args.seed,
+                            withhold=withhold, device=args.device, threads=args.threads)
+    evaluations = [json.loads(open(path).read()) | {"cruise": name}
+                   for name, path in (item.split("=", 1) if "=" in item else (item, item) for item in args.evaluation)]
+    options = [("--genomes", args.genomes), ("--outdir", args.outdir), ("--seed", args.seed), ("--withhold", args.withhold),
+               ("--steps", args.steps), ("--batch-size", args.batch_size), ("--device", args.device)]
+    command = "planktonlm pretrain " + " ".join(f"{flag} {shlex.quote(str(value))}" for flag, value in options if value)
+    write_model_card(args.outdir, args.genomes, machine=machine_info(), command=command, evaluations=evaluations)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of FASTA genomes + optional SOURCES.tsv (default: resources/genomes); the preset's genomes "
         "are used, or every genome of the folder if it holds none of them",
     )
+    sim.add_argument("--genome-names", default=None,
+                     help="comma-separated genomes of the folder to simulate instead of the preset's (e.g. to mix genomes "
+                     "the base model was pretrained on with withheld ones)")
     sim.add_argument("--community-model", choices=("niches", "ar1"), default=None,
                      help="niches (preset default: abundances follow the environment) or ar1 (a null cruise: an "
                      "autocorrelated walk per station that nothing in the environment drives)")
@@ -79,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=None, help="reads per step (recipe default if unset)")
     pre.add_argument("--device", default="auto", help="auto | cpu | cuda")
     pre.add_argument("--threads", type=int, default=None, help="CPU threads (training on CPU uses one, for reproducibility)")
+    pre.add_argument("--card-only", action="store_true", help="only (re)write MODEL_CARD.md of an existing --outdir")
+    pre.add_argument("--evaluation", nargs="*", default=[],
+                     help="NAME=PATH of `planktonlm bench encoder-quality --json` results to list in the card")
     pre.set_defaults(func=_cmd_pretrain)
 
     val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")

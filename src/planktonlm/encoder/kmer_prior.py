@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from planktonlm.reads.kmers import canonical_kmer_index
 
@@ -90,7 +91,8 @@ def principal_rows(matrix: np.ndarray, dims: int, weights: np.ndarray) -> np.nda
     """Rows of ``matrix`` projected on its first ``dims`` principal axes (rows weighted by ``weights``)."""
     w = weights / weights.sum()
     centred = matrix - (w[:, None] * matrix).sum(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(centred * np.sqrt(w)[:, None], full_matrices=False)
+    with threadpool_limits(1, user_api="blas"):  # a thin SVD: BLAS threads only add contention
+        _, _, vt = np.linalg.svd(centred * np.sqrt(w)[:, None], full_matrices=False)
     projected = centred @ vt[:dims].T
     if projected.shape[1] < dims:  # fewer genomes than columns: pad with zeros
         projected = np.pad(projected, ((0, 0), (0, dims - projected.shape[1])))

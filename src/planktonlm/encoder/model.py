@@ -215,10 +215,16 @@ class ReadEncoder(nn.Module):
             self.mlm_bases = nn.Linear(cfg.d_model, 4 * cfg.k)  # (C) -> k positions x 4 bases
         if cfg.n_reference:
             # Set by pretraining, not learned by gradients: log P(k-mer | reference genome) of every
-            # full k-mer token (other tokens 0), and the pooled state's centre and spread over reads.
-            self.register_buffer("ref_logprob", torch.zeros(cfg.vocab_size, cfg.n_reference))
+            # k-mer (rows in base-4 order), and the pooled state's centre and spread over reads.
+            # float16 halves the shipped file; a log-probability loses < 0.01 to the rounding.
+            self.register_buffer("ref_logprob", torch.zeros(4**cfg.k, cfg.n_reference, dtype=torch.float16))
             self.register_buffer("pool_mean", torch.zeros(cfg.d_model))
             self.register_buffer("pool_std", torch.ones(cfg.d_model))
+        # Bases and base-4 value of every token id (special tokens: 0 bases), for overlapping k-mers;
+        # derived from the tokenizer's id layout, so not saved with the weights.
+        bases, values = token_bases_and_values(cfg.vocab_size, cfg.k)
+        self.register_buffer("token_bases", bases, persistent=False)
+        self.register_buffer("token_value", values, persistent=False)
         self.init_weights(generator if generator is not None else torch.Generator().manual_seed(0))
 
     @torch.no_grad()
@@ -242,22 +248,23 @@ class ReadEncoder(nn.Module):
         """Ids of the k k-mers that start in each token: (B, T) ids, (B, T) real mask -> (B, T, k).
 
         Token j (bases jk .. jk+k-1) holds its own k-mer and the k-1 that reach into token j+1,
-        built from the ids of tokens j and j+1. Where such a k-mer is not all bases (read end, N)
-        its id is UNK, or MASK when a masked neighbour would reveal its bases.
+        built from the ids of tokens j and j+1 (a full k-mer or the read's shorter tail token,
+        whose bases its id also encodes). Where such a k-mer is not all bases (read end, N) its id
+        is UNK, or MASK when a masked neighbour would reveal its bases.
         """
         k = self.cfg.k
-        n_full = 4**k
         following = F.pad(ids[:, 1:].masked_fill(~real[:, 1:], PAD_ID), (0, 1), value=PAD_ID)  # (B, T) token j+1
         value = ids - N_SPECIAL  # (B, T) k-mer as a base-4 number where the token is a full k-mer
-        next_value = following - N_SPECIAL
-        full = (value >= 0) & (value < n_full) & (next_value >= 0) & (next_value < n_full)  # (B, T)
+        own_full = self.token_bases[ids] == k  # (B, T)
+        next_bases, next_value = self.token_bases[following], self.token_value[following]  # (B, T) each
         masked = (ids == MASK_ID) | (following == MASK_ID)
         fallback = torch.where(masked, MASK_ID, UNK_ID)  # (B, T) when a k-mer is not all bases
         kmers = [ids]
         for offset in range(1, k):
-            tail = 4 ** (k - offset)
-            shifted = (value % tail) * 4**offset + torch.div(next_value, tail, rounding_mode="floor")  # (B, T)
-            kmers.append(torch.where(full, N_SPECIAL + shifted, fallback))
+            reaches = own_full & (next_bases >= offset)  # (B, T) the next token has the bases this k-mer needs
+            prefix = torch.div(next_value, 4 ** (next_bases - offset).clamp(min=0), rounding_mode="floor")  # (B, T)
+            shifted = (value % 4 ** (k - offset)) * 4**offset + prefix  # (B, T)
+            kmers.append(torch.where(reaches, N_SPECIAL + shifted, fallback))
         return torch.stack(kmers, dim=2)  # (B, T, k)
 
     def token_embedding(self, ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -315,9 +322,10 @@ class ReadEncoder(nn.Module):
         """
         T = ids.shape[1]
         real = torch.arange(T, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
-        kmers = self.overlapping_kmers(ids, real)  # (B, T, k)
-        logits = F.embedding(kmers, self.ref_logprob).float()  # (B, T, k, G)
-        logits = (logits * real.unsqueeze(-1).unsqueeze(-1)).sum(dim=(1, 2))  # (B, G) padding adds nothing
+        value = self.overlapping_kmers(ids, real) - N_SPECIAL  # (B, T, k) base-4 number of each full k-mer
+        counted = real.unsqueeze(-1) & (value >= 0) & (value < 4**self.cfg.k)  # (B, T, k) real, all bases
+        rows = F.embedding(value.clamp(0, 4**self.cfg.k - 1), self.ref_logprob).float()  # (B, T, k, G)
+        logits = (rows * counted.unsqueeze(-1)).sum(dim=(1, 2))  # (B, G) padding, N and tails add nothing
         return torch.softmax(logits / self.cfg.affinity_temperature, dim=-1).sqrt()  # (B, G)
 
     @torch.no_grad()
@@ -351,6 +359,19 @@ class ReadEncoder(nn.Module):
     def project(self, pooled: torch.Tensor) -> torch.Tensor:
         """Contrastive projection of pooled vectors (B, C) -> L2-normalised (B, proj_dim)."""
         return F.normalize(self.proj(pooled), dim=-1)
+
+
+def token_bases_and_values(vocab_size: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bases, base-4 value) of every token id: full k-mers, then the tails of 1 .. k-1 bases (tokenizer order)."""
+    bases = torch.zeros(vocab_size, dtype=torch.int64)
+    values = torch.zeros(vocab_size, dtype=torch.int64)
+    start = N_SPECIAL
+    for m in (k, *range(1, k)):
+        stop = min(start + 4**m, vocab_size)
+        bases[start:stop] = m
+        values[start:stop] = torch.arange(stop - start)
+        start = stop
+    return bases, values
 
 
 def count_parameters(model: nn.Module) -> int:

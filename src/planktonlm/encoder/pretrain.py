@@ -12,7 +12,8 @@ Recipe (one run = one call of :func:`pretrain_base_model`):
 3. Loss = supervised contrastive loss (positives: reads of the same genome, as DNABERT-S and
    SemiBin2 use genome identity) + ``mlm_weight`` x masked-token loss.
 4. The model folder gets the usual files (model.pt, config.json, tokenizer.json,
-   train_log.tsv, weights.sha256) plus genomes.tsv (what it was trained on).
+   train_log.tsv, weights.sha256) plus genomes.tsv (what it was trained on); the CLI adds
+   MODEL_CARD.md (:mod:`planktonlm.encoder.model_card`).
 
 Every draw comes from seeds derived from ``seed``; on one machine the same call gives the same
 weights (CPU: one torch thread, as in cruise training).
@@ -35,6 +36,7 @@ import torch
 from planktonlm.encoder.device import deterministic_algorithms, resolve_device, torch_threads
 from planktonlm.encoder.kmer_prior import KmerPriorSpec, genome_kmer_counts, kmer_prior, usage_matrix
 from planktonlm.encoder.model import ReadEncoder, ReadEncoderConfig, count_parameters
+from planktonlm.encoder.model_card import GENOMES_FILE
 from planktonlm.encoder.model_dir import write_model_folder
 from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, UNK_ID, TokenizerSpec, encode_batch
 from planktonlm.errors import InputProblem, PlanktonlmInputError
@@ -44,8 +46,6 @@ from planktonlm.simulate.genomes import BASE_ASCII, GenomeSet, load_genomes
 from planktonlm.simulate.reads import draw_training_reads
 
 logger = logging.getLogger(__name__)
-
-GENOMES_FILE = "genomes.tsv"
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,10 @@ class PretrainConfig:
     composition_dims: int = 64
     min_read: int = 100
     max_read: int = 250
-    steps: int = 1000
+    steps: int = 600
     batch_size: int = 256
     genomes_per_batch: int = 16
-    lr: float = 3e-4
+    lr: float = 1e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
     embedding_lr_scale: float = 1.0  # learning rate of the k-mer prior's embeddings relative to lr
@@ -169,7 +169,7 @@ def pretrain_base_model(genomes_dir: str | Path, out_dir: str | Path, cfg: Pretr
         model = ReadEncoder(model_cfg, torch.Generator().manual_seed(derive_seed(seed, "init")))
         with torch.no_grad():
             model.tok_emb.weight[N_SPECIAL:N_SPECIAL + 4**cfg.k] = torch.from_numpy(prior)  # full k-mers only
-            model.ref_logprob[N_SPECIAL:N_SPECIAL + 4**cfg.k] = torch.from_numpy(logprob)
+            model.ref_logprob.copy_(torch.from_numpy(logprob))
         model.to(plan.device).train()
         decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "tok_emb.weight"]
         other = [p for n, p in model.named_parameters() if p.dim() < 2]

@@ -167,13 +167,16 @@ def bench_quality(
     n_folds: int = 5,
     device: str = "auto",
     work_dir: str | os.PathLike | None = None,
+    reuse_model: bool = False,
     community: bool = True,
 ) -> dict:
     """The module docstring's measurements on one cruise and one split; a JSON-ready dict.
 
     ``config``: the workflow config (its ``model``, ``train``, ``embed``, ``profiles`` sections and
     ``seed`` are used; ``seed`` here draws the evaluation reads and folds). ``work_dir``: where
-    the fine-tuned model is written (a temporary folder if None).
+    the fine-tuned model is written (a temporary folder if None); ``reuse_model``: score the model
+    already there (fine-tuned by an earlier call with the same cruise and config) instead of
+    fine-tuning again, e.g. for several evaluation draws.
     """
     if split not in SPLITS:
         raise PlanktonlmInputError(InputProblem(file="bench", column="split", value=split,
@@ -196,7 +199,8 @@ def bench_quality(
         model_dir = Path(work_dir) / "model" if work_dir else Path(tmp) / "model"
         logger.info("fine-tuning on %d read pairs of train regions (%s)", len(pool),
                     f"base {model_section.base}" if base else "from scratch")
-        train_encoder(pool, model_dir, architecture, spec, train_cfg, train_seed, base=base)
+        if not (reuse_model and (model_dir / "weights.sha256").is_file()):
+            train_encoder(pool, model_dir, architecture, spec, train_cfg, train_seed, base=base)
         tuned, spec, cfg = load_model(model_dir, device=str(plan.device))
     encoders = {"encoder": tuned}
     if base is not None:

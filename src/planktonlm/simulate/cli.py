@@ -27,6 +27,8 @@ def simulate_cruise_cli(args: argparse.Namespace) -> None:
         overrides["reads_per_sample"] = args.reads_per_sample
     if args.read_length is not None:
         overrides["read_length"] = args.read_length
+    if getattr(args, "genome_names", None):
+        overrides["genomes"] = tuple(name.strip() for name in args.genome_names.split(",") if name.strip())
     for field_name in ("community_model", "ar1_phi", "decoy_phi"):
         if getattr(args, field_name, None) is not None:
             overrides[field_name] = getattr(args, field_name)

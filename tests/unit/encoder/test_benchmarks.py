@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import gzip
 from dataclasses import replace
 from pathlib import Path
 
-import dnaio
 import numpy as np
 import pytest
 
@@ -19,9 +17,9 @@ from planktonlm.encoder.benchmarks import (
 from planktonlm.encoder.device import CPU_BF16, resolve_device
 from planktonlm.encoder.model import ModelConfig, ReadEncoder
 from planktonlm.encoder.model_dir import write_model_folder
-from planktonlm.encoder.tokenizer import encode_batch, reverse_complement
-from planktonlm.encoder.train import TrainConfig, train_encoder
-from planktonlm.reads.fragments import Fragment, PooledFragment, iter_fragments
+from planktonlm.encoder.tokenizer import encode_batch
+from planktonlm.encoder.train import TrainConfig
+from planktonlm.reads.fragments import Fragment
 
 SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=24)
 
