@@ -172,3 +172,27 @@ def encoder_gpu_count(device: str, *, gpu_visible: bool | None = None) -> int:
     if device == "auto":
         return int(cuda_gpu_visible() if gpu_visible is None else gpu_visible)
     return 0
+
+
+# The bundled base models, beside the workflow: a model.base that is not an existing folder names one.
+BUNDLED_MODELS_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+def model_base_folder(value: str, bundled_dir: str | os.PathLike | None = None) -> str | None:
+    """The folder ``model.base`` names: None for "none"; the path itself when it is a folder (relative
+    to the working directory); else the bundled model of that name (``<repo>/resources/models/<value>``).
+
+    Raises a PlanktonlmInputError naming the value when it is neither.
+    """
+    if value == "none":
+        return None
+    if Path(value).is_dir():
+        return value
+    bundled = Path(bundled_dir) if bundled_dir is not None else BUNDLED_MODELS_DIR
+    if (bundled / value).is_dir():
+        return os.fspath(bundled / value)
+    available = sorted(p.name for p in bundled.iterdir() if p.is_dir()) if bundled.is_dir() else []
+    raise PlanktonlmInputError(InputProblem(
+        file="config", column="model.base", value=value, message="no such model folder, and no bundled model of that name",
+        expected=f"a folder written by `planktonlm pretrain` or the train stage, a bundled model ({', '.join(available) or 'none found'} "
+                 f"in {bundled}), or 'none' to train from scratch"))

@@ -50,3 +50,29 @@ def test_model_base_is_a_folder_or_none_and_documented():
     readme = (Path(__file__).resolve().parents[2] / "config" / "README.md").read_text()
     for key in schema:
         assert f"| `model.{key}` |" in readme, key
+
+
+def test_model_base_names_a_folder_a_bundled_model_or_none(tmp_path, monkeypatch):
+    from planktonlm.config import model_base_folder
+
+    bundled = tmp_path / "models"
+    (bundled / "marine-x").mkdir(parents=True)
+    own = tmp_path / "work" / "my-base"
+    own.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    assert model_base_folder("none", bundled) is None
+    assert model_base_folder("my-base", bundled) == "my-base"  # a folder of the working directory comes first
+    assert model_base_folder("marine-x", bundled) == str(bundled / "marine-x")
+    with pytest.raises(PlanktonlmInputError, match="marine-x") as excinfo:
+        model_base_folder("marine-y", bundled)  # the error lists what is bundled
+    assert "model.base" in str(excinfo.value)
+
+
+def test_the_default_base_is_bundled():
+    from planktonlm.config import BUNDLED_MODELS_DIR, model_base_folder
+
+    default = section_schema("model")["properties"]["base"]["default"]
+    folder = model_base_folder(default)
+    assert folder == str(BUNDLED_MODELS_DIR / default)
+    for name in ("model.pt", "config.json", "tokenizer.json", "weights.sha256", "genomes.tsv", "MODEL_CARD.md"):
+        assert (BUNDLED_MODELS_DIR / default / name).is_file(), name

@@ -77,7 +77,7 @@ def tiny_config_with():
 #: the shipped config with the tiny cruise and small, fast models
 TINY_SETTINGS = {
     "samples": "cruise/samples.tsv", "units": "cruise/units.tsv", "oracle_truth": "cruise/truth", "seed": 3,
-    "model": {"d_model": 32, "n_layer": 1, "n_head": 2},
+    "model": {"base": str(REPO / "resources" / "models" / "marine-base-v1")},  # the shipped default: fine-tune the base
     "train": {"max_steps": 30, "batch_size": 32, "pool_reads_per_sample": 100, "warmup_steps": 5,
               "log_every": 10, "checkpoint_every": 10},
     "embed": {"reads_per_sample": 100},

@@ -3,7 +3,7 @@
 import os
 import re
 
-from planktonlm.config import cube_config, encoder_gpu_count, is_published, validate_config
+from planktonlm.config import cube_config, encoder_gpu_count, is_published, model_base_folder, validate_config
 from planktonlm.inputs.cruise import load_workflow_cruise
 
 
@@ -72,12 +72,15 @@ def training_reads(wildcards):
     }
 
 
+# A model.base that is not a folder of the working directory names a model bundled with the workflow.
+BUNDLED_MODELS = os.path.join(workflow.basedir, "resources", "models")
+
+
 def base_model_files(wildcards):
     """The model.base folder's files when training fine-tunes it (none for "none" or with
     model.checkpoint): declared as inputs, so a base replaced in place reruns training."""
-    base = config["model"]["base"]
-    # "none" is planktonlm.encoder.model.NO_BASE, spelled out: importing it would load torch at parse time.
-    if config["model"]["checkpoint"] or base == "none":
+    base = model_base_folder(config["model"]["base"], BUNDLED_MODELS)  # None for "none"
+    if config["model"]["checkpoint"] or base is None:
         return {}
     return {
         "base_weights": os.path.join(base, "model.pt"),

@@ -87,7 +87,8 @@ def model_card_text(model_dir: str | os.PathLike, genomes_dir: str | os.PathLike
         *[f"| {key} | {recipe[key]} |" for key in _RECIPE_KEYS if key in recipe],
         f"| seed | {recipe.get('seed')} |",
         f"| withheld genomes | {', '.join(recipe.get('withheld', [])) or 'none'} |",
-        f"| wall time | {recipe.get('wall_seconds')} s on {recipe.get('device')} |",
+        f"| wall time | {recipe.get('wall_seconds')} s on {recipe.get('device', '?').split(' (')[0]}, "
+        f"{recipe.get('torch_threads', '?')} torch thread(s) |",
         *([f"| machine | {machine.get('cpu_model')}, {machine.get('cpus_usable')} usable CPUs, {machine.get('platform')} |"]
           if machine else []),
         f"| torch | {config.get('torch_version')} |",

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from planktonlm import __version__
+from planktonlm.config import model_base_folder
 from planktonlm.encoder.device import resolve_device
 from planktonlm.encoder.model import NO_BASE, ModelConfig, ReadEncoder, ReadEncoderConfig
 from planktonlm.encoder.tokenizer import TokenizerSpec
@@ -253,16 +254,19 @@ def _base_values(base: BaseModel) -> dict[str, object]:
             "dropout": base.config.dropout}
 
 
-def training_architecture(model_section: ModelConfig) -> tuple[ReadEncoderConfig, TokenizerSpec, BaseModel | None]:
+def training_architecture(model_section: ModelConfig, base_dir: str | os.PathLike | None = None,
+                          ) -> tuple[ReadEncoderConfig, TokenizerSpec, BaseModel | None]:
     """(architecture, tokenizer, base) that training on this cruise uses.
 
     ``model.base`` "none": the ``model:`` keys, no base (training from scratch). Otherwise the
     base's architecture and tokenizer, and the base to start from; one log line names the base and
-    the ``model:`` keys that were set to something else and are therefore not used.
+    the ``model:`` keys that were set to something else and are therefore not used. ``base_dir``:
+    the folder ``model.base`` resolved to (:func:`planktonlm.config.model_base_folder`; default:
+    the value itself, or the bundled model of that name).
     """
     if model_section.base == NO_BASE:
         return model_section.encoder_config(), model_section.tokenizer_spec(), None
-    base = load_base(model_section.base)
+    base = load_base(base_dir if base_dir is not None else model_base_folder(model_section.base))
     section = asdict(model_section)
     section["k"] = 1 if model_section.tokenizer == "nucleotide" else model_section.k  # as the tokenizer reads it
     differ = [f"{key}={section[key]} (base {value})" for key, value in _base_values(base).items() if section[key] != value]

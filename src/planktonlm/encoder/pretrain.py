@@ -166,6 +166,7 @@ def pretrain_base_model(genomes_dir: str | Path, out_dir: str | Path, cfg: Pretr
     logger.info("k-mer prior %s built in %.0f s", prior.shape, time.perf_counter() - started)
 
     with torch_threads(plan.training_threads(threads)), deterministic_algorithms(plan):
+        threads_used = torch.get_num_threads()
         model = ReadEncoder(model_cfg, torch.Generator().manual_seed(derive_seed(seed, "init")))
         with torch.no_grad():
             model.tok_emb.weight[N_SPECIAL:N_SPECIAL + 4**cfg.k] = torch.from_numpy(prior)  # full k-mers only
@@ -211,6 +212,7 @@ def pretrain_base_model(genomes_dir: str | Path, out_dir: str | Path, cfg: Pretr
     wall = time.perf_counter() - started
     recipe = {"pretrain": True, **asdict(cfg), "seed": seed, "genomes_dir": str(genomes_dir), "withheld": sorted(withhold),
                           "n_genomes": len(genomes), "wall_seconds": round(wall, 1), "device": plan.describe(),
+              "torch_threads": threads_used,
               "parameters": count_parameters(model)}
     genomes_table = pd.DataFrame({"genome": [g.name for g in genomes], "file": [g.file for g in genomes],
                                   "organism": [g.organism for g in genomes], "length_bp": [g.length_bp for g in genomes]})

@@ -48,7 +48,8 @@ def train_encoder(job: Job) -> None:
     else:
         sources = read_sources(job.params["samples"], job.params["paired_samples"], job.input.get("r1", []),
                                job.input.get("r2", []))
-        model_cfg, tok_spec, base = training_architecture(model_section)
+        base_dir = Path(job.input["base_weights"]).parent if job.input.get("base_weights") else None  # as the rule resolved it
+        model_cfg, tok_spec, base = training_architecture(model_section, base_dir)
         train_model(sources, model_dir, model_cfg, tok_spec, train_cfg, job.params["seed"], threads=job.threads,
                     base=base)
     missing = [job.output[name] for name in MODEL_FILES if not Path(job.output[name]).is_file()]

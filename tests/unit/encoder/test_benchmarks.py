@@ -21,7 +21,7 @@ from planktonlm.encoder.tokenizer import encode_batch
 from planktonlm.encoder.train import TrainConfig
 from planktonlm.reads.fragments import Fragment
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=24)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=24)
 
 
 def random_fragments(n: int = 24) -> list[Fragment]:
@@ -57,7 +57,7 @@ def test_bench_throughput_reports_rates_memory_parts_and_no_mfu_on_cpu(device: s
 
 def test_bench_throughput_measures_the_base_architecture(tmp_path: Path) -> None:
     base = tmp_path / "base"
-    wide = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=24, max_len=24)
+    wide = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=24, max_len=24)
     write_model_folder(ReadEncoder(wide.encoder_config()), base, wide.encoder_config(), wide.tokenizer_spec(), None, None,
                        [], 0, 0, [])
     result = bench_throughput(random_fragments(), replace(SECTION, base=str(base)), n_train_steps=1, embed_batch_size=8,

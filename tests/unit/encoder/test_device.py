@@ -26,7 +26,7 @@ from planktonlm.encoder.train import TrainConfig, batch_losses, initial_model, t
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.reads.fragments import Fragment
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=32, max_len=16)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=32, max_len=16)
 TRAIN = build_config(TrainConfig, "train", pool_reads_per_sample=0, val_fraction=0.2, max_steps=6, batch_size=8, lr=3e-3,
                      warmup_steps=1, checkpoint_every=0, log_every=3, device="cpu")
 CPU, BF16 = resolve_device("cpu"), resolve_device(CPU_BF16)

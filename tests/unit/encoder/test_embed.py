@@ -17,7 +17,7 @@ from planktonlm.encoder.tokenizer import reverse_complement
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.reads.fragments import Fragment, select_fragments
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=16, max_len=30)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=16, max_len=30)
 CPU = build_config(EmbedConfig, "embed", reads_per_sample=0, batch_size=7, device="cpu")
 
 

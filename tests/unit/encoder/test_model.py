@@ -12,7 +12,7 @@ from planktonlm.encoder.model import ModelConfig, ReadEncoder, ReadEncoderConfig
 from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, encode_batch
 from planktonlm.errors import PlanktonlmInputError
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=16, max_len=40)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=2, n_head=2, d_model=16, max_len=40)
 
 
 def tiny_model(seed: int = 0) -> ReadEncoder:

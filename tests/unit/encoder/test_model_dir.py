@@ -25,7 +25,7 @@ from planktonlm.encoder.model_dir import (
 from planktonlm.encoder.train import TrainConfig, train_encoder
 from planktonlm.errors import PlanktonlmInputError
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=16)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=16)
 TRAIN = build_config(TrainConfig, "train", pool_reads_per_sample=0, val_fraction=0.2, max_steps=4, batch_size=8,
                      warmup_steps=1, checkpoint_every=0, log_every=2, device="cpu")
 

@@ -15,7 +15,7 @@ from planktonlm.stages import Job
 from planktonlm.stages.embed import embed_sample
 from planktonlm.stages.train import read_sources, train_encoder
 
-MODEL = validate_section("model", {"k": 3, "n_layer": 1, "n_head": 2, "d_model": 16, "max_len": 16})
+MODEL = validate_section("model", {"base": "none", "k": 3, "n_layer": 1, "n_head": 2, "d_model": 16, "max_len": 16})
 TRAIN = validate_section("train", {"pool_reads_per_sample": 6, "val_fraction": 0.2, "max_steps": 3, "batch_size": 4,
                                    "warmup_steps": 1, "checkpoint_every": 0, "log_every": 2, "device": "cpu"})
 OUTPUTS = {"weights": "model.pt", "config": "config.json", "tokenizer": "tokenizer.json", "sha256": "weights.sha256",
@@ -86,7 +86,7 @@ def test_train_stage_fine_tunes_model_base_and_checkpoint_wins_over_it(tmp_path:
     assert Path(reused.output["weights"]).read_bytes() == Path(tuned.output["weights"]).read_bytes()
     assert "is not read and nothing is trained" in Path(reused.log).read_text()
     missing = train_job(tmp_path / "nothing", reads, model={**MODEL, "base": str(tmp_path / "missing")})
-    with pytest.raises(PlanktonlmInputError, match="base model folder not found"):
+    with pytest.raises(PlanktonlmInputError, match="no such model folder, and no bundled model of that name"):
         train_encoder(missing)
     assert not (tmp_path / "nothing" / "model.pt").exists()
 

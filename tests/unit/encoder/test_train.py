@@ -14,7 +14,7 @@ from planktonlm.encoder.model_dir import load_model, training_architecture
 from planktonlm.encoder.train import LossWindow, TrainConfig, initial_model, lr_factor, nt_xent, run_fingerprint, train_encoder
 from planktonlm.errors import PlanktonlmInputError
 
-SECTION = build_config(ModelConfig, "model", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=16)
+SECTION = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=3, n_layer=1, n_head=2, d_model=16, max_len=16)
 TRAIN = build_config(TrainConfig, "train", pool_reads_per_sample=0, val_fraction=0.2, max_steps=12, batch_size=8, lr=3e-3,
                      warmup_steps=3, checkpoint_every=5, log_every=4, device="cpu")
 
@@ -166,7 +166,7 @@ def test_mkl_threads_and_code_path_are_fixed_for_reproducible_cpu_training():
 # ----------------------------------------------------------------------------- fine-tuning (model.base)
 
 # The bases have another architecture than SECTION: fine-tuning must take theirs.
-BASE = build_config(ModelConfig, "model", tokenizer="kmer", k=2, n_layer=1, n_head=3, d_model=24, max_len=20)
+BASE = build_config(ModelConfig, "model", base="none", tokenizer="kmer", k=2, n_layer=1, n_head=3, d_model=24, max_len=20)
 
 
 @pytest.fixture(scope="module")
