@@ -115,6 +115,8 @@ def model_card_text(model_dir: str | os.PathLike, genomes_dir: str | os.PathLike
                   *_evaluation_lines(evaluations)]
     else:
         lines.append("Not evaluated yet: run `planktonlm bench encoder-quality` and rewrite the card with `--evaluation`.")
+    lines += ["", "How a base does on organisms it never saw (leave-genomes-out pretraining runs) and the "
+              "commands of every figure: the README's Benchmarks section."]
     return "\n".join(lines) + "\n"
 
 

@@ -290,3 +290,25 @@ def test_reads_embed_closer_to_reads_of_their_own_genome(pretrained, genomes_dir
         own_mean = (own.sum() - np.trace(own)) / (own.size - len(own))  # without a read's cosine to itself
         other_mean = cosine[np.ix_(owner == g, owner != g)].mean()
         assert own_mean > other_mean + 0.1, (g, own_mean, other_mean)
+
+
+# ----------------------------------------------------------------------------- model card
+
+
+def test_the_model_card_names_data_recipe_checksum_and_evaluation(pretrained, genomes_dir: Path) -> None:
+    from planktonlm.cli import main
+    from planktonlm.encoder.model_card import CARD_FILE
+
+    folder = pretrained()
+    scores = {"knn_accuracy": 0.61, "knn_vs_best_kmer": 1.18, "knn_vs_ceiling": 0.97, "kmeans_ari": 0.24, "ari_vs_best_kmer": 1.28}
+    evaluation = folder.parent / "eval.json"
+    evaluation.write_text(json.dumps({"details": {"split": "reported", "scores": {"encoder": scores},
+                                                  "ceiling": {"accuracy": 0.66}}}))
+    assert main(["pretrain", "--genomes", str(genomes_dir), "--outdir", str(folder), "--seed", "5", "--card-only",
+                 "--evaluation", f"toy={evaluation}"]) == 0
+    card = (folder / CARD_FILE).read_text()
+    assert (folder / "weights.sha256").read_text().split()[0] in card
+    assert all(f"| {name} |" in card for name in GC)  # every training genome listed
+    assert "| steps | 3 |" in card and "| seed | 5 |" in card and "| withheld genomes | none |" in card
+    assert "| toy | reported | encoder | 0.610 | 1.18 | 0.97 | 0.240 | 1.28 |" in card
+    assert f"planktonlm pretrain --genomes {genomes_dir} --outdir {folder} --seed 5" in card
