@@ -44,6 +44,16 @@ def _vectors_and_genomes(vectors, genomes) -> tuple[np.ndarray, np.ndarray]:
     return vectors, genomes
 
 
+def _paired_labels(values, name: str, genomes) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (one label per read, e.g. predictions or OTUs) and the reads' genomes, checked to pair up."""
+    values, genomes = _labels(values, name), _labels(genomes, "genomes")
+    if len(values) != len(genomes):
+        raise ValueError(f"{len(values)} {name} labels but {len(genomes)} genome labels")
+    if len(genomes) == 0:
+        raise ValueError("no reads to score")
+    return values, genomes
+
+
 def _per_genome_accuracy(genomes: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     correct = genomes == predicted
     return {str(g): float(correct[genomes == g].mean()) for g in np.unique(genomes)}
@@ -107,11 +117,7 @@ def kmeans_ari(vectors, genomes, seed: int, *, standardize: bool = False, normal
 
 def ceiling_scores(predicted, genomes) -> dict:
     """Accuracy, balanced accuracy and per-genome accuracy of a classifier's predictions (e.g. KmerNaiveBayes)."""
-    predicted, genomes = _labels(predicted, "predicted"), _labels(genomes, "genomes")
-    if len(predicted) != len(genomes):
-        raise ValueError(f"{len(predicted)} predictions but {len(genomes)} genome labels")
-    if len(genomes) == 0:
-        raise ValueError("no reads to score")
+    predicted, genomes = _paired_labels(predicted, "predicted", genomes)
     return {
         "accuracy": float(accuracy_score(genomes, predicted)),
         "balanced_accuracy": float(balanced_accuracy_score(genomes, predicted)),
@@ -203,11 +209,7 @@ def profile_counts(labels, samples, n_labels: int | None = None, sample_order: S
 
 def otu_purity(otus, genomes) -> dict:
     """How well OTUs match genomes: NMI, and purity (share of reads in their OTU's majority genome)."""
-    otus, genomes = _labels(otus, "otus"), _labels(genomes, "genomes")
-    if len(otus) != len(genomes):
-        raise ValueError(f"{len(otus)} OTU labels but {len(genomes)} genome labels")
-    if len(otus) == 0:
-        raise ValueError("no reads to score")
+    otus, genomes = _paired_labels(otus, "OTU", genomes)
     _, otu_index = np.unique(otus, return_inverse=True)
     _, genome_index = np.unique(genomes, return_inverse=True)
     table = np.zeros((otu_index.max() + 1, genome_index.max() + 1), dtype=np.int64)
