@@ -33,6 +33,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     import json  # torch and numpy: deferred to keep --help fast
     import shlex
     from dataclasses import replace
+    from pathlib import Path
 
     from planktonlm.bench import machine_info
     from planktonlm.encoder.model_card import write_model_card
@@ -45,7 +46,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
         withhold = [name for name in (args.withhold or "").split(",") if name]
         pretrain_base_model(args.genomes, args.outdir, replace(PretrainConfig(), **overrides), args.seed,
                             withhold=withhold, device=args.device, threads=args.threads)
-    evaluations = [json.loads(open(path).read()) | {"cruise": name}
+    evaluations = [json.loads(Path(path).read_text()) | {"cruise": name}
                    for name, path in (item.split("=", 1) if "=" in item else (item, item) for item in args.evaluation)]
     options = [("--genomes", args.genomes), ("--outdir", args.outdir), ("--seed", args.seed), ("--withhold", args.withhold),
                ("--steps", args.steps), ("--batch-size", args.batch_size), ("--device", args.device)]

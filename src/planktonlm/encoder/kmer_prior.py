@@ -24,9 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from planktonlm.evaluation.baselines import genome_kmer_counts, kmer_codes, kmer_log_probabilities
 from planktonlm.reads.kmers import canonical_kmer_index
-
-_COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -40,35 +39,13 @@ class KmerPriorSpec:
     pseudocount: float = 0.5
 
 
-def kmer_values(codes: np.ndarray, k: int) -> np.ndarray:
-    """Base-4 value of every k-mer of ``codes`` (0-3 ACGT, 4 = N) with no N: (n_valid,) int64."""
-    codes = np.asarray(codes)
-    n = len(codes) - k + 1
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    value = np.zeros(n, dtype=np.int64)
-    bad = np.zeros(n, dtype=bool)
-    for i in range(k):
-        window = codes[i:i + n]
-        value = value * 4 + np.minimum(window, 3)
-        bad |= window > 3
-    return value[~bad]
-
-
-def genome_kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
-    """Counts of every k-mer on both strands of a genome: (4**k,) int64."""
-    forward = np.bincount(kmer_values(codes, k), minlength=4**k)
-    reverse = np.bincount(kmer_values(_COMPLEMENT[np.asarray(codes)[::-1]], k), minlength=4**k)
-    return forward + reverse
-
-
 def usage_matrix(genome_codes: Sequence[np.ndarray], k: int, pseudocount: float) -> np.ndarray:
     """log P(k-mer | genome) centred over genomes: (4**k, n_genomes) float64."""
-    columns = []
-    for codes in genome_codes:
-        counts = genome_kmer_counts(codes, k).astype(np.float64)
-        columns.append(np.log((counts + pseudocount) / (counts.sum() + pseudocount * 4**k)))
-    usage = np.stack(columns, axis=1)  # (4**k, G)
+    return _centred_usage([genome_kmer_counts(codes, k) for codes in genome_codes], pseudocount)
+
+
+def _centred_usage(genome_counts: Sequence[np.ndarray], pseudocount: float) -> np.ndarray:
+    usage = np.stack([kmer_log_probabilities(counts, pseudocount) for counts in genome_counts], axis=1)  # (4**k, G)
     return usage - usage.mean(axis=1, keepdims=True)
 
 
@@ -111,11 +88,11 @@ def kmer_prior(genome_codes: Sequence[np.ndarray], spec: KmerPriorSpec, sample_r
 
     ``sample_reads``: base codes of reads drawn from the genomes (both views' scales come from them).
     """
-    total = sum(genome_kmer_counts(codes, spec.k) for codes in genome_codes).astype(np.float64)
-    weights = total + spec.pseudocount
-    usage = principal_rows(usage_matrix(genome_codes, spec.k, spec.pseudocount), spec.usage_dims, weights)
+    genome_counts = [genome_kmer_counts(codes, spec.k) for codes in genome_codes]  # counted once: the costly part
+    weights = sum(genome_counts).astype(np.float64) + spec.pseudocount
+    usage = principal_rows(_centred_usage(genome_counts, spec.pseudocount), spec.usage_dims, weights)
     composition = principal_rows(composition_matrix(spec.k, spec.composition_k), spec.composition_dims, weights)
-    read_kmers = [kmer_values(codes, spec.k) for codes in sample_reads]
+    read_kmers = [kmer_codes(codes, spec.k) for codes in sample_reads]
     usage /= read_level_scale(usage, read_kmers)
     composition /= read_level_scale(composition, read_kmers)
     return np.concatenate([usage, composition], axis=1).astype(np.float32)

@@ -56,7 +56,8 @@ def model_card_text(model_dir: str | os.PathLike, genomes_dir: str | os.PathLike
     arch = config["model"]
     sha = (model_dir / SHA_FILE).read_text().split()[0]
     genomes = pd.read_csv(model_dir / GENOMES_FILE, sep="\t", dtype=str)
-    sources = _sources(genomes_dir).set_index("file") if "file" in _sources(genomes_dir) else pd.DataFrame()
+    sources = _sources(genomes_dir)
+    sources = sources.set_index("file") if "file" in sources else pd.DataFrame()
     lines = [
         f"# {model_dir.name}: planktonlm marine base model",
         "",

@@ -34,12 +34,13 @@ import pandas as pd
 import torch
 
 from planktonlm.encoder.device import deterministic_algorithms, resolve_device, torch_threads
-from planktonlm.encoder.kmer_prior import KmerPriorSpec, genome_kmer_counts, kmer_prior, usage_matrix
+from planktonlm.encoder.kmer_prior import KmerPriorSpec, kmer_prior, usage_matrix
 from planktonlm.encoder.model import ReadEncoder, ReadEncoderConfig, count_parameters
 from planktonlm.encoder.model_card import GENOMES_FILE
 from planktonlm.encoder.model_dir import write_model_folder
 from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, UNK_ID, TokenizerSpec, encode_batch
 from planktonlm.errors import InputProblem, PlanktonlmInputError
+from planktonlm.evaluation.baselines import genome_kmer_counts, kmer_log_probabilities
 from planktonlm.seeding import derive_seed
 from planktonlm.simulate.design import PRESETS
 from planktonlm.simulate.genomes import BASE_ASCII, GenomeSet, load_genomes
@@ -144,8 +145,9 @@ def pretrain_base_model(genomes_dir: str | Path, out_dir: str | Path, cfg: Pretr
     """Pretrain a base model on every genome of ``genomes_dir`` but ``withhold``; write ``out_dir``."""
     cfg.check()
     genomes_dir, out_dir = Path(genomes_dir), Path(out_dir)
-    genomes = [g for g in load_genomes(genomes_dir) if g.name not in set(withhold)]
-    unknown = sorted(set(withhold) - {g.name for g in load_genomes(genomes_dir)})
+    every_genome = load_genomes(genomes_dir)
+    genomes = [g for g in every_genome if g.name not in set(withhold)]
+    unknown = sorted(set(withhold) - {g.name for g in every_genome})
     if unknown or len(genomes) < 2:
         raise PlanktonlmInputError(InputProblem(file=str(genomes_dir), column="withhold", value=", ".join(unknown) or len(genomes),
                                                 message="unknown genomes to withhold, or fewer than 2 left",
@@ -229,7 +231,7 @@ def _step_losses(model: ReadEncoder, ids: torch.Tensor, lengths: torch.Tensor, l
     B, T = ids.shape
     positions = torch.arange(T).unsqueeze(0)  # (1, T)
     candidates = (positions >= 1) & (positions < lengths.unsqueeze(1)) & (ids != UNK_ID)  # (B, T), CLS excluded
-    masked = candidates & (torch.rand((B, T), generator=generator) < cfg.mask_prob) if cfg.mlm_weight > 0 else candidates & False
+    masked = candidates & (torch.rand((B, T), generator=generator) < cfg.mask_prob) if cfg.mlm_weight > 0 else torch.zeros_like(candidates)
     inputs = ids.masked_fill(masked, MASK_ID)
     inputs, lengths_d, labels_d = plan.to_device(inputs), plan.to_device(lengths), plan.to_device(labels)
     with plan.autocast():
@@ -243,10 +245,7 @@ def _step_losses(model: ReadEncoder, ids: torch.Tensor, lengths: torch.Tensor, l
 
 def reference_logprob(genome_codes: Sequence[np.ndarray], k: int, pseudocount: float = 0.5) -> np.ndarray:
     """log P(k-mer | genome) on both strands: (4**k, n_genomes) float32, the affinity readout's table."""
-    columns = []
-    for codes in genome_codes:
-        counts = genome_kmer_counts(codes, k).astype(np.float64)
-        columns.append(np.log((counts + pseudocount) / (counts.sum() + pseudocount * 4**k)))
+    columns = [kmer_log_probabilities(genome_kmer_counts(codes, k), pseudocount) for codes in genome_codes]
     return np.stack(columns, axis=1).astype(np.float32)
 
 

@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -247,7 +247,7 @@ def bench_quality(
         kmer_vectors = kmer_frequencies([f.seq1 for f in community_fragments],
                                         [f.seq2 or "" for f in community_fragments], k=profiles_cfg.kmer_k)
         labels = otu_labels({"embedding": embed_all(tuned, spec, community_fragments, plan), "kmer": kmer_vectors},
-                            samples, replace(profiles_cfg), train_seed)
+                            samples, profiles_cfg, train_seed)
         result["community"] = {"n_fragments": len(rows), "n_samples": int(len(set(samples))), "n_otus": profiles_cfg.n_otus,
                                **community_scores(labels, samples, cruise.genomes[rows])}
         result["community"]["mantel_r_gain"] = (result["community"]["embedding"]["mantel_r"]

@@ -39,6 +39,25 @@ def _window_codes(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return kmer, ~invalid
 
 
+def kmer_codes(codes: np.ndarray, k: int) -> np.ndarray:
+    """Base-4 code of every all-ACGT k-mer of ``codes`` (0-3 ACGT, 4 = N): (n_valid,) int64."""
+    kmer, valid = _window_codes(np.asarray(codes), k)
+    return kmer[valid]
+
+
+def genome_kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
+    """Counts of every k-mer on both strands of a genome: (4**k,) int64."""
+    forward = np.bincount(kmer_codes(codes, k), minlength=4**k)
+    # A k-mer x on the reverse strand is revcomp(x) on the forward strand.
+    return forward + forward[_reverse_complement_codes(k)]
+
+
+def kmer_log_probabilities(counts: np.ndarray, pseudocount: float) -> np.ndarray:
+    """log P(k-mer | genome) from a genome's k-mer counts with an additive pseudocount: float64."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.log((counts + pseudocount) / (counts.sum() + pseudocount * counts.size))
+
+
 def _fragment_kmers(fragments: Sequence[Fragment], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Code of every all-ACGT k-mer of the fragments (both mates, none across mates) and its fragment index."""
     seqs, owner = [], []
@@ -121,15 +140,9 @@ class KmerNaiveBayes(BaseEstimator):
         names = [g.name for g in genomes]
         if len(set(names)) != len(names):
             raise ValueError(f"genome names repeat: {names}")
-        n_kmers = 4**k
-        reverse_complement = _reverse_complement_codes(k)
-        log_prob = np.empty((len(genomes), n_kmers), dtype=np.float32)
+        log_prob = np.empty((len(genomes), 4**k), dtype=np.float32)
         for row, genome in enumerate(genomes):
-            kmer, valid = _window_codes(genome.codes, k)
-            forward = np.bincount(kmer[valid], minlength=n_kmers)
-            # A k-mer x on the reverse strand is revcomp(x) on the forward strand.
-            both = (forward + forward[reverse_complement]).astype(np.float64) + self.pseudocount
-            log_prob[row] = np.log(both / both.sum())
+            log_prob[row] = kmer_log_probabilities(genome_kmer_counts(genome.codes, k), self.pseudocount)
         self.classes_ = np.array(names)
         self.log_prob_ = log_prob
         return self

@@ -59,20 +59,33 @@ def _insert_sizes(design: CruiseDesign, n: int, rng: np.random.Generator) -> np.
     return insert
 
 
+def _clean_starts(genome_set: GenomeSet, genome: np.ndarray, length: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform starts of spans of ``length`` in ``genome`` that touch no N run or contig join.
+
+    Rejection: spans that touch one are redrawn, up to 1000 rounds. Returns the starts and the
+    indices still without a clean start (empty unless a genome has almost no clean span).
+    """
+    start = np.empty(len(genome), dtype=np.int64)
+    todo = np.arange(len(genome))
+    for _ in range(1000):
+        g = genome[todo]
+        u = rng.random(len(todo))
+        start[todo] = genome_set.offsets[g] + (u * (genome_set.spans[g] - length[todo] + 1)).astype(np.int64)
+        todo = todo[genome_set.spans_n(start[todo], length[todo])]
+        if len(todo) == 0:
+            break
+    return start, todo
+
+
 def _draw_fragments(
     genome_set: GenomeSet, read_share: np.ndarray, n: int, design: CruiseDesign, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     genome = rng.choice(len(genome_set.names), size=n, p=read_share)
     insert = np.minimum(_insert_sizes(design, n, rng), genome_set.longest_clean[genome])
-    start = np.empty(n, dtype=np.int64)
-    todo = np.arange(n)
-    for _ in range(1000):  # rejection: redraw fragments that touch an N run or a contig join
-        g = genome[todo]
-        u = rng.random(len(todo))
-        start[todo] = genome_set.offsets[g] + (u * (genome_set.spans[g] - insert[todo] + 1)).astype(np.int64)
-        todo = todo[genome_set.spans_n(start[todo], insert[todo])]
-        if len(todo) == 0:
-            return genome, start, insert
+    start, todo = _clean_starts(genome_set, genome, insert, rng)
+    if len(todo) == 0:
+        return genome, start, insert
     bad = sorted({genome_set.names[i] for i in genome[todo]})
     raise PlanktonlmInputError([
         InputProblem(file=name, message="almost no fragment of this genome avoids N runs and contig ends",
@@ -218,16 +231,8 @@ def draw_training_reads(genome_set: GenomeSet, genome: np.ndarray, lengths: np.n
     genome = np.asarray(genome, dtype=np.int64)
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), genome_set.longest_clean[genome])
     n = len(genome)
-    start = np.empty(n, dtype=np.int64)
-    todo = np.arange(n)
-    for _ in range(1000):
-        g = genome[todo]
-        u = rng.random(len(todo))
-        start[todo] = genome_set.offsets[g] + (u * (genome_set.spans[g] - lengths[todo] + 1)).astype(np.int64)
-        todo = todo[genome_set.spans_n(start[todo], lengths[todo])]
-        if len(todo) == 0:
-            break
-    else:
+    start, todo = _clean_starts(genome_set, genome, lengths, rng)
+    if len(todo):
         raise PlanktonlmInputError(InputProblem(file=genome_set.names[int(genome[todo[0]])],
                                                 message="almost no read of this genome avoids N runs and contig ends",
                                                 expected="contigs longer than the longest read with few N runs"))
