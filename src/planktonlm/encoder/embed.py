@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from planktonlm.encoder.device import DevicePlan, deterministic_algorithms, resolve_device, torch_threads
 from planktonlm.encoder.model import ReadEncoder
@@ -56,8 +55,8 @@ def _canonical_strands(seq: str) -> tuple[str, str]:
     return (forward, reverse) if forward <= reverse else (reverse, forward)
 
 
-def _batch_inputs(spec: TokenizerSpec, fragments: Sequence[Fragment]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Token ids (2R, T), lengths (2R,), fragment index of each read (R,), and R for a batch.
+def _batch_inputs(spec: TokenizerSpec, fragments: Sequence[Fragment]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids (2R, T), lengths (2R,) and the fragment index of each read (R,) for a batch.
 
     Rows 0..R-1 hold every mate read on its canonical strand, rows R..2R-1 the other strand.
     """
@@ -71,22 +70,17 @@ def _batch_inputs(spec: TokenizerSpec, fragments: Sequence[Fragment]) -> tuple[t
             second.append(high)
             owner.append(index)
     ids, lengths = encode_batch(spec, first + second)
-    return torch.from_numpy(ids), torch.from_numpy(lengths), torch.tensor(owner, dtype=torch.int64), len(first)
+    return torch.from_numpy(ids), torch.from_numpy(lengths), torch.tensor(owner, dtype=torch.int64)
 
 
 @torch.inference_mode()
 def _launch(model: ReadEncoder, plan: DevicePlan, ids: torch.Tensor, lengths: torch.Tensor,
-            owner: torch.Tensor, n_reads: int, n_fragments: int) -> torch.Tensor:
+            owner: torch.Tensor, n_fragments: int) -> torch.Tensor:
     """Fragment vectors (n_fragments, C) in fp32, left on the device (the copy back is deferred)."""
     ids, lengths, owner = plan.to_device(ids), plan.to_device(lengths), plan.to_device(owner)
     with deterministic_algorithms(plan):
         with plan.autocast():
-            read_vectors = model(ids, lengths).float()  # (2R, C), each row L2-normalised
-        # Addition commutes exactly, so the canonical/other split does not break the symmetry.
-        per_read = (read_vectors[:n_reads] + read_vectors[n_reads:]) * 0.5  # (R, C) both strands
-        summed = torch.zeros((n_fragments, per_read.shape[1]), device=per_read.device)  # (F, C)
-        summed.index_add_(0, owner, per_read)
-        return F.normalize(summed, dim=-1)  # (F, C); mean of mates up to the norm
+            return model.fragment_vectors(ids, lengths, owner, n_fragments)  # (F, C)
 
 
 def embed_fragments(model: ReadEncoder, spec: TokenizerSpec, fragments: Iterable[Fragment], batch_size: int,
@@ -101,8 +95,8 @@ def embed_fragments(model: ReadEncoder, spec: TokenizerSpec, fragments: Iterable
     batch: list[Fragment] = []
 
     def flush() -> tuple[list[str], torch.Tensor]:
-        ids, lengths, owner, n_reads = _batch_inputs(spec, batch)
-        return [f.read_id for f in batch], _launch(model, plan, ids, lengths, owner, n_reads, len(batch))
+        ids, lengths, owner = _batch_inputs(spec, batch)
+        return [f.read_id for f in batch], _launch(model, plan, ids, lengths, owner, len(batch))
 
     for fragment in fragments:
         batch.append(fragment)

@@ -25,6 +25,7 @@ from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, PAD_ID, UNK_ID, Tok
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 NO_BASE = "none"  # model.base: train from scratch
+PRIOR_FLOOR = 1e-4  # smallest share the cruise prior gives a reference
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ReadEncoderConfig:
     n_reference: int = 0  # reference genomes of the affinity readout (0 = none; base models have it)
     affinity_temperature: float = 10.0  # divides a read's summed k-mer log-probabilities
     affinity_share: float = 0.85  # share of the read vector's squared norm given to the affinity part
+    reference_prior: bool = False  # a prior over the references estimated on the cruise (fine-tuned affinity models)
     mlm_target: str = "token"  # "token": predict the masked token id; "bases": predict its k bases (cheap for large k)
 
     @property
@@ -98,6 +100,8 @@ class ReadEncoderConfig:
             bad("max_len", self.max_len, ">= 2")
         if self.n_reference < 0 or (self.n_reference and not self.overlap_embedding):
             bad("n_reference", self.n_reference, ">= 0, and > 0 only with overlapping k-mer embeddings")
+        if self.reference_prior and not self.n_reference:
+            bad("reference_prior", self.reference_prior, "false for a model without reference genomes (n_reference 0)")
         if self.mlm_target not in ("token", "bases"):
             bad("mlm_target", self.mlm_target, "token or bases")
         if not 0.0 <= self.affinity_share <= 1.0 or self.affinity_temperature <= 0:
@@ -220,6 +224,10 @@ class ReadEncoder(nn.Module):
             self.register_buffer("ref_logprob", torch.zeros(4**cfg.k, cfg.n_reference, dtype=torch.float16))
             self.register_buffer("pool_mean", torch.zeros(cfg.d_model))
             self.register_buffer("pool_std", torch.ones(cfg.d_model))
+        if cfg.reference_prior:
+            # log share of each reference among the cruise's reads (EM at the end of fine-tuning);
+            # zeros = uniform. Base models have none, so their weights file stays as pretraining wrote it.
+            self.register_buffer("ref_log_prior", torch.zeros(cfg.n_reference))
         # Bases and base-4 value of every token id (special tokens: 0 bases), for overlapping k-mers;
         # derived from the tokenizer's id layout, so not saved with the weights.
         bases, values = token_bases_and_values(cfg.vocab_size, cfg.k)
@@ -299,34 +307,106 @@ class ReadEncoder(nn.Module):
         return summed / lengths.clamp(min=1).to(hidden.dtype).unsqueeze(1)  # (B, C)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """L2-normalised read vectors (B, out_dim).
+        """L2-normalised vectors (B, out_dim) of single reads.
 
-        Without reference genomes: the pooled hidden state. With them: [affinities, pooled state],
-        each part of unit norm and weighted so that ``affinity_share`` of the squared norm (and of
-        a cosine similarity) comes from the affinities (see :meth:`affinities`); the pooled state
-        is first standardised with the centre and spread recorded over reads.
+        Without reference genomes: the pooled hidden state. With them: :meth:`readout` of the
+        read's reference logits and its standardised pooled state.
         """
         pooled = self.pool(self.hidden(ids, lengths), lengths)  # (B, C)
         if not self.cfg.n_reference:
             return F.normalize(pooled, dim=-1)
-        state = F.normalize((pooled.float() - self.pool_mean) / self.pool_std, dim=-1)  # (B, C)
+        return self.readout(self.reference_logits(ids, lengths), self.standardized_state(pooled))
+
+    def fragment_vectors(self, ids: torch.Tensor, lengths: torch.Tensor, owner: torch.Tensor, n_fragments: int) -> torch.Tensor:
+        """L2-normalised vectors (F, out_dim) of fragments (read pairs or single reads), in fp32.
+
+        Rows 0..R-1 of ``ids`` (2R, T) hold every read on one strand, rows R..2R-1 the same reads
+        on the other strand; ``owner`` (R,) is the fragment of each read. Both strands count
+        alike. Without reference genomes a fragment's vector is the mean of its reads' vectors.
+        With them the reads' reference logits are summed, so the affinities are the posterior
+        given the whole fragment (two mates are stronger evidence than either alone), and the
+        standardised pooled states are averaged.
+        """
+        n_reads = owner.shape[0]
+        if not self.cfg.n_reference:
+            read_vectors = self(ids, lengths).float()  # (2R, C), each row L2-normalised
+            # Addition commutes exactly, so the canonical/other split does not break the symmetry.
+            per_read = (read_vectors[:n_reads] + read_vectors[n_reads:]) * 0.5  # (R, C) both strands
+            return F.normalize(_sum_by_owner(per_read, owner, n_fragments), dim=-1)  # (F, C)
+        state = self.standardized_state(self.pool(self.hidden(ids, lengths), lengths))  # (2R, C)
+        logits = self.reference_logits(ids, lengths)  # (2R, G)
+        state = F.normalize(_sum_by_owner((state[:n_reads] + state[n_reads:]) * 0.5, owner, n_fragments), dim=-1)  # (F, C)
+        logits = _sum_by_owner((logits[:n_reads] + logits[n_reads:]) * 0.5, owner, n_fragments)  # (F, G)
+        return self.readout(logits, state)
+
+    def standardized_state(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled states (B, C) centred and scaled by the spread recorded over reads, L2-normalised."""
+        return F.normalize((pooled.float() - self.pool_mean) / self.pool_std, dim=-1)  # (B, C)
+
+    def readout(self, logits: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """[affinities, state] (B, G + C) of unit norm from reference logits (B, G) and unit states (B, C).
+
+        ``affinity_share`` of the squared norm (and of a cosine similarity) comes from the affinities.
+        """
         share = self.cfg.affinity_share
-        return torch.cat([math.sqrt(share) * self.affinities(ids, lengths), math.sqrt(1.0 - share) * state], dim=-1)
+        return torch.cat([math.sqrt(share) * self.affinities_from_logits(logits), math.sqrt(1.0 - share) * state], dim=-1)
 
-    def affinities(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Square roots of a read's tempered naive-Bayes posterior over the reference genomes: (B, G).
+    def reference_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Sum of log P(k-mer | reference genome) over every overlapping k-mer of a read: (B, G) fp32.
 
-        The logits sum log P(k-mer | genome) over every overlapping k-mer of the read (k-mers with
-        N add nothing), divided by ``affinity_temperature``; the square root of a distribution has
-        unit norm, and cosine similarity between two is the Bhattacharyya coefficient.
+        k-mers with N, padding and the unfilled end of a tail token add nothing.
         """
         T = ids.shape[1]
         real = torch.arange(T, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
         value = self.overlapping_kmers(ids, real) - N_SPECIAL  # (B, T, k) base-4 number of each full k-mer
         counted = real.unsqueeze(-1) & (value >= 0) & (value < 4**self.cfg.k)  # (B, T, k) real, all bases
         rows = F.embedding(value.clamp(0, 4**self.cfg.k - 1), self.ref_logprob).float()  # (B, T, k, G)
-        logits = (rows * counted.unsqueeze(-1)).sum(dim=(1, 2))  # (B, G) padding, N and tails add nothing
-        return torch.softmax(logits / self.cfg.affinity_temperature, dim=-1).sqrt()  # (B, G)
+        return (rows * counted.unsqueeze(-1)).sum(dim=(1, 2))  # (B, G)
+
+    def affinities_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Square roots of the tempered naive-Bayes posterior over the references: (B, G) -> (B, G).
+
+        The logits are divided by ``affinity_temperature`` (overlapping k-mers are not independent
+        evidence) and, in a fine-tuned model, the cruise's prior is added. The square root of a
+        distribution has unit norm, and cosine similarity between two is the Bhattacharyya coefficient.
+        """
+        logits = logits.float() / self.cfg.affinity_temperature
+        if self.cfg.reference_prior:
+            logits = logits + self.ref_log_prior
+        return torch.softmax(logits, dim=-1).sqrt()  # (B, G)
+
+    def affinities(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Affinities (B, G) of single reads (:meth:`affinities_from_logits` of :meth:`reference_logits`)."""
+        return self.affinities_from_logits(self.reference_logits(ids, lengths))
+
+    @torch.no_grad()
+    def fit_reference_prior(self, logits: torch.Tensor, max_iter: int = 200, tol: float = 1e-7) -> torch.Tensor:
+        """Estimate the share of each reference among fragments with reference logits (N, G); returns it (G,).
+
+        EM for the mixture weights under the tempered likelihood: E-step the posteriors of every
+        fragment, M-step their mean. References the cruise lacks fade towards ``PRIOR_FLOOR`` and
+        stop drawing the reads of their close relatives that the cruise does hold. The floor keeps
+        a rare member (or one the estimate missed) reachable by reads that clearly match it.
+        Deterministic: float64 on the CPU.
+        """
+        z = logits.detach().to("cpu", torch.float64) / self.cfg.affinity_temperature  # (N, G)
+        n_ref = z.shape[1]
+        log_prior = torch.full((n_ref,), -math.log(n_ref), dtype=torch.float64)
+        for _ in range(max_iter):
+            share = torch.softmax(z + log_prior, dim=-1).mean(dim=0).clamp(min=PRIOR_FLOOR)  # (G,)
+            updated = (share / share.sum()).log()
+            converged = bool((updated - log_prior).abs().max() < tol)
+            log_prior = updated
+            if converged:
+                break
+        self.ref_log_prior.copy_(log_prior.float())
+        return log_prior.exp()
+
+    def load_base_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load a base model's weights; the cruise prior, which a base lacks, stays uniform."""
+        missing, unexpected = self.load_state_dict(weights, strict=False)
+        if unexpected or set(missing) - {"ref_log_prior"}:
+            raise RuntimeError(f"base weights do not fit this architecture: missing {missing}, unexpected {unexpected}")
 
     @torch.no_grad()
     def set_pool_statistics(self, pooled: torch.Tensor) -> None:
@@ -377,3 +457,9 @@ def token_bases_and_values(vocab_size: int, k: int) -> tuple[torch.Tensor, torch
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
+
+
+def _sum_by_owner(rows: torch.Tensor, owner: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Sum of the rows (R, D) of each group (owner (R,) in 0..n_groups-1): (n_groups, D)."""
+    summed = torch.zeros((n_groups, rows.shape[1]), dtype=rows.dtype, device=rows.device)  # (F, D)
+    return summed.index_add_(0, owner, rows)

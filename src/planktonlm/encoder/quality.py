@@ -205,7 +205,7 @@ def bench_quality(
     encoders = {"encoder": tuned}
     if base is not None:
         encoders["base_encoder"] = ReadEncoder(cfg).to(plan.device).eval()
-        encoders["base_encoder"].load_state_dict(base.weights)
+        encoders["base_encoder"].load_base_weights(base.weights)
     untrained = ReadEncoder(cfg, torch.Generator().manual_seed(derive_seed(train_seed, "init"))).to(plan.device).eval()
     if cfg.n_reference and base is not None:  # same reference table: the untrained copy differs in its learned weights only
         untrained.ref_logprob.copy_(encoders["base_encoder"].ref_logprob)

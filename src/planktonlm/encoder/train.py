@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -302,7 +302,7 @@ def initial_model(model_cfg: ReadEncoderConfig, seed: int, base: BaseModel | Non
     """The weights training starts from: the base's, or seeded random ones (CPU; move it afterwards)."""
     model = ReadEncoder(model_cfg, torch.Generator().manual_seed(derive_seed(seed, "init")))
     if base is not None:
-        model.load_state_dict(base.weights)
+        model.load_base_weights(base.weights)
     return model
 
 
@@ -310,6 +310,8 @@ def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncod
            cfg: TrainConfig, seed: int, on_step: Callable[[int, StepMetrics], None] | None, plan: DevicePlan,
            base: BaseModel | None) -> Path:
     _check_pool(pool, model_cfg, tok_spec)
+    # An affinity model (one with reference genomes) learns the cruise's prior over them.
+    model_cfg = replace(model_cfg, reference_prior=bool(model_cfg.n_reference))
     model_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = model_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     fingerprint = run_fingerprint(model_cfg, tok_spec, cfg, seed, pool, base.sha256 if base is not None else None)
@@ -357,8 +359,11 @@ def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncod
             if on_step is not None:
                 on_step(step, StepMetrics(loss=loss.item(), mlm_loss=mlm.item(), contrastive_loss=contrastive.item(), lr=lr))
 
-    if model_cfg.n_reference:  # an affinity model standardises its pooled state by this cruise's reads
+    if model_cfg.n_reference:  # an affinity model standardises its pooled state and weighs its references by this cruise's reads
         model.set_pool_statistics(pooled_views(model, table, train_rows, plan, batch_size))
+        shares = model.fit_reference_prior(fragment_reference_logits(model, table, train_rows, plan, batch_size))
+        logger.info("cruise prior over %d references: %d hold >= 1 %% of the reads, the largest %.1f %%",
+                    len(shares), int((shares >= 0.01).sum()), 100 * float(shares.max()))
     write_model_folder(model, model_dir, model_cfg, tok_spec, asdict(cfg), seed, pool, len(train_rows), len(val_rows),
                        log_rows, base=base)
     return model_dir
@@ -378,6 +383,21 @@ def pooled_views(model: ReadEncoder, table: ViewTable, rows: np.ndarray, plan: D
             with plan.autocast():
                 parts.append(model.pool(model.hidden(ids_d, lengths_d), lengths_d).float().cpu())
     return torch.cat(parts)
+
+
+@torch.no_grad()
+def fragment_reference_logits(model: ReadEncoder, table: ViewTable, rows: np.ndarray, plan: DevicePlan,
+                              batch_size: int) -> torch.Tensor:
+    """Reference logits (N, G) of ``rows``, summed over a fragment's two views (its mates), forward strand."""
+    total = torch.zeros((len(rows), model.cfg.n_reference))
+    for v in range(2):
+        for start in range(0, len(rows), batch_size):
+            part = rows[start:start + batch_size]
+            lengths = table.lengths[v, 0, part]
+            ids = torch.from_numpy(table.ids[v, 0, part, : int(lengths.max())].astype(np.int64))  # (b, T)
+            ids_d, lengths_d = plan.to_device(ids), plan.to_device(torch.from_numpy(lengths))
+            total[start:start + len(part)] += model.reference_logits(ids_d, lengths_d).cpu()  # (b, G)
+    return total
 
 
 def _check_objective(cfg: TrainConfig) -> None:

@@ -20,7 +20,7 @@ from planktonlm.encoder.model import ReadEncoder, ReadEncoderConfig
 from planktonlm.encoder.model_dir import load_base, load_model, write_model_folder
 from planktonlm.encoder.pretrain import PretrainConfig, pretrain_base_model
 from planktonlm.encoder.tokenizer import N_SPECIAL, TokenizerSpec, encode_batch, reverse_complement
-from planktonlm.encoder.train import TrainConfig, pooled_views, train_encoder
+from planktonlm.encoder.train import TrainConfig, fragment_reference_logits, pooled_views, train_encoder
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.reads.fragments import PooledFragment
 
@@ -31,7 +31,7 @@ AFFINITY = ReadEncoderConfig(vocab_size=SPEC.vocab_size, max_len=SPEC.max_len, n
                              overlap_embedding=True, n_reference=N_REF, affinity_temperature=3.0, affinity_share=0.7)
 PLAIN = ReadEncoderConfig(vocab_size=SPEC.vocab_size, max_len=SPEC.max_len, n_layer=1, n_head=2, d_model=8, k=K,
                           overlap_embedding=True)
-NEW_FIELDS = ("n_reference", "affinity_temperature", "affinity_share", "mlm_target")
+NEW_FIELDS = ("n_reference", "affinity_temperature", "affinity_share", "reference_prior", "mlm_target")
 
 
 def kmer_value(text: str) -> int:
@@ -341,7 +341,8 @@ def test_fine_tuning_keeps_the_reference_table_and_recomputes_the_pool_statistic
     train_cfg = build_config(TrainConfig, "train", max_steps=2, batch_size=8, log_every=1, checkpoint_every=0, device="cpu")
     out = train_encoder(pool, tmp_path / "tuned", base.config, base.tok_spec, train_cfg, 11, base=base)
     tuned, spec, cfg = load_model(out)
-    assert cfg == base.config and spec == base.tok_spec
+    assert cfg == replace(base.config, reference_prior=True) and spec == base.tok_spec
+    assert "ref_log_prior" not in base.weights  # a base's weights file stays as pretraining wrote it
     assert torch.equal(tuned.ref_logprob, base.weights["ref_logprob"])
     assert not torch.equal(tuned.pool_mean, base.weights["pool_mean"])
     assert not torch.equal(tuned.pool_std, base.weights["pool_std"])
@@ -353,6 +354,87 @@ def test_fine_tuning_keeps_the_reference_table_and_recomputes_the_pool_statistic
     assert pooled.shape == (2 * len(train_rows), 16)
     assert torch.allclose(tuned.pool_mean, pooled.mean(dim=0), atol=1e-5)
     assert torch.allclose(tuned.pool_std, pooled.std(dim=0), atol=1e-5)
+    # the prior is the EM estimate over the training split's fragments (both mates' logits summed)
+    logits = fragment_reference_logits(tuned, table, train_rows, resolve_device("cpu"), train_cfg.batch_size)
+    refit = ReadEncoder(cfg)
+    assert torch.allclose(refit.fit_reference_prior(logits).log().float(), tuned.ref_log_prior)
+    assert not torch.equal(tuned.ref_log_prior, torch.zeros(3))
     config = json.loads((out / "config.json").read_text())
     assert config["base"]["weights_sha256"] == base.sha256
-    assert config["model"] == asdict(base.config)
+    assert config["model"] == {**asdict(base.config), "reference_prior": True}
+
+
+# ----------------------------------------------------------------------------- fragments and the cruise prior
+
+
+PRIOR = replace(AFFINITY, reference_prior=True)
+
+
+def fragment_inputs(pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ids (2R, T) of every mate on the given strand, then on the other; owner (R,) as embedding lays them out."""
+    reads = [mate for pair in pairs for mate in pair]
+    ids, lengths = tokens(reads + [reverse_complement(r) for r in reads])
+    return ids, lengths, torch.arange(len(pairs)).repeat_interleave(2)
+
+
+def test_an_affinity_fragment_vector_is_the_posterior_given_both_mates() -> None:
+    table = random_table(4, symmetric=True)
+    model = affinity_model(4, table, cfg=PRIOR)
+    with torch.no_grad():
+        model.ref_log_prior.copy_(torch.tensor([-0.2, -1.5, -3.0, -0.9]))
+    pairs = [("ACGTTGCAAGGCTTAGCA", "GGGCCCAATTTGACG"), ("TTTTGGGGCCCCAAAATG", "CAGTCAGTCAGTAA")]
+    ids, lengths, owner = fragment_inputs(pairs)
+    got = model.fragment_vectors(ids, lengths, owner, len(pairs))
+    assert got.shape == (2, N_REF + 8)
+    assert torch.allclose(got.norm(dim=1), torch.ones(2), atol=1e-6)
+    for row, (mate1, mate2) in enumerate(pairs):
+        # both mates' summed log-likelihoods, tempered, plus the prior (brute_affinities has no prior: add it)
+        log_post = 2 * np.log(brute_affinities(mate1, table, 3.0)) + 2 * np.log(brute_affinities(mate2, table, 3.0))
+        log_post += model.ref_log_prior.double().numpy()
+        expected = np.exp(log_post - log_post.max())
+        expected = np.sqrt(expected / expected.sum())
+        assert np.allclose(got[row, :N_REF].detach().double().numpy(), math.sqrt(0.7) * expected, atol=1e-5)
+
+
+def test_a_plain_fragment_vector_is_the_normalised_mean_of_its_read_vectors() -> None:
+    model = ReadEncoder(PLAIN, torch.Generator().manual_seed(5)).eval()
+    pairs = [("ACGTTGCAAGGCTTAGCA", "GGGCCCAATTTGACG"), ("TTTTGGGGCCCCAAAATG", "CAGTCAGTCAGTAA")]
+    ids, lengths, owner = fragment_inputs(pairs)
+    reads = model(ids, lengths)  # (2R, C)
+    mean = (reads[:4] + reads[4:]).view(2, 2, -1).sum(dim=1)  # (F, C) both strands, both mates
+    assert torch.allclose(model.fragment_vectors(ids, lengths, owner, 2), F.normalize(mean, dim=-1), atol=1e-6)
+
+
+def test_the_reference_prior_finds_the_references_a_cruise_holds() -> None:
+    # fragments of references 0 (70 %) and 1 (30 %); reference 2 is a close relative of 0, 3 is far from all
+    rng = np.random.default_rng(8)
+    truth = rng.choice([0, 1], p=[0.7, 0.3], size=2000)
+    centre = np.array([[0.0, -40.0, -6.0, -60.0], [-40.0, 0.0, -40.0, -60.0]])
+    logits = torch.from_numpy(centre[truth] + rng.normal(0.0, 3.0, size=(2000, 4)))
+    model = ReadEncoder(PRIOR)
+    shares = model.fit_reference_prior(logits)
+    assert torch.allclose(shares.sum(), torch.tensor(1.0, dtype=torch.float64))
+    assert abs(float(shares[0]) - 0.7) < 0.05 and abs(float(shares[1]) - 0.3) < 0.05
+    assert float(shares[2]) < 0.05 and float(shares[3]) < 0.01
+    assert torch.allclose(model.ref_log_prior, shares.log().float())
+    # reads of reference 0 are now assigned to it, not half to its absent relative
+    uniform = torch.softmax(logits[truth == 0].float() / 3.0, dim=-1)[:, 0].mean()
+    with_prior = model.affinities_from_logits(logits[truth == 0]).pow(2)[:, 0].mean()
+    assert with_prior > uniform + 0.1
+
+
+def test_a_base_without_a_prior_loads_into_a_fine_tuned_architecture() -> None:
+    base = affinity_model(6)
+    tuned = ReadEncoder(PRIOR)
+    tuned.load_base_weights(base.state_dict())
+    assert torch.equal(tuned.ref_logprob, base.ref_logprob)
+    assert torch.equal(tuned.ref_log_prior, torch.zeros(N_REF))  # uniform: the base's affinities exactly
+    ids, lengths = tokens(["ACGTTGCAAGGCTTAGCA"])
+    assert torch.allclose(tuned(ids, lengths), base(ids, lengths))
+    with pytest.raises(RuntimeError, match="do not fit"):
+        ReadEncoder(PRIOR).load_base_weights({k: v for k, v in base.state_dict().items() if k != "pool_std"})
+
+
+def test_a_reference_prior_needs_references() -> None:
+    with pytest.raises(PlanktonlmInputError, match="reference_prior"):
+        replace(PLAIN, reference_prior=True)
