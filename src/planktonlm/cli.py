@@ -1,4 +1,4 @@
-"""The ``planktonlm`` command: simulate a cruise, validate inputs, run benchmarks.
+"""The ``planktonlm`` command: simulate a cruise, validate inputs, run benchmarks, freeze and map atlases.
 
 Each sub-command is a thin shell over one package function. The sub-commands' own modules are
 imported when the command runs, so that ``planktonlm --help`` is instant (no numpy, pandas or
@@ -54,6 +54,57 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     write_model_card(args.outdir, args.genomes, machine=machine_info(), command=command, evaluations=evaluations)
 
 
+def _cmd_atlas_freeze(args: argparse.Namespace) -> None:
+    from planktonlm.config import load_config  # yaml, pandas: deferred to keep --help fast
+    from planktonlm.profiles.atlas import freeze_atlas
+
+    manifest = freeze_atlas(args.results, args.out, load_config(args.config), name=args.name)
+    print(manifest)
+
+
+def _cmd_atlas_verify(args: argparse.Namespace) -> None:
+    from planktonlm.profiles.atlas import load_atlas  # numpy, pandas: deferred to keep --help fast
+
+    atlas = load_atlas(args.atlas)
+    otus = ", ".join(f"{profile} {n} OTUs (dim {atlas.dims[profile]})" for profile, n in atlas.n_otus.items())
+    print(f"ok: atlas {atlas.name}: {len(atlas.samples)} samples, {otus}, k-mer k={atlas.kmer_k}, "
+          f"{len(atlas.files)} files match the manifest")
+
+
+def _cmd_atlas_map(args: argparse.Namespace) -> None:
+    from planktonlm.io import write_tsv  # numpy, pandas, scipy: deferred to keep --help fast
+    from planktonlm.profiles.atlas import load_atlas
+    from planktonlm.profiles.otu_map import map_atlases
+
+    mapping, notes = map_atlases(load_atlas(args.old), load_atlas(args.new), tuple(args.vectors) if args.vectors else None)
+    write_tsv(mapping, args.out)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(args.out)
+
+
+def _add_atlas_parser(sub: argparse._SubParsersAction) -> None:
+    atlas = sub.add_parser("atlas", help="freeze a finished run into an atlas, verify one, map OTU ids between two")
+    cmds = atlas.add_subparsers(dest="atlas_command", required=True)
+    freeze = cmds.add_parser("freeze", help="freeze RESULTS (encoder, codebooks, distances) into a new read-only atlas")
+    freeze.add_argument("results", help="the results folder of a finished run")
+    freeze.add_argument("--out", required=True, help="new atlas folder (e.g. atlas/NAME); an existing one is refused")
+    freeze.add_argument("--config", default="config/config.yaml", help="the config the run was made with")
+    freeze.add_argument("--name", default=None, help="atlas name (default: the folder name)")
+    freeze.set_defaults(func=_cmd_atlas_freeze)
+    verify = cmds.add_parser("verify", help="check every file of an atlas against its manifest")
+    verify.add_argument("atlas", help="atlas folder")
+    verify.set_defaults(func=_cmd_atlas_verify)
+    mapping = cmds.add_parser("map", help="map the OTU ids of atlas OLD onto those of atlas NEW (TSV)")
+    mapping.add_argument("old", help="old atlas folder")
+    mapping.add_argument("new", help="new atlas folder")
+    mapping.add_argument("--out", required=True, help="mapping TSV to write")
+    mapping.add_argument("--vectors", nargs=2, metavar=("OLD.npy", "NEW.npy"), default=None,
+                         help="the same reads embedded by the old and by the new atlas's encoder (needed for embedding OTUs "
+                         "when the encoders differ)")
+    mapping.set_defaults(func=_cmd_atlas_map)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planktonlm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ar1-phi", type=float, default=None, help="lag-1 autocorrelation per sampling step of the ar1 community")
     sim.add_argument("--decoy-phi", type=float, default=None,
                      help="add decoy_index: an AR(1) variable per station with this autocorrelation that drives nothing")
+    sim.add_argument("--cruise", default=None, help="cruise name written to samples.tsv (preset default if unset)")
+    sim.add_argument("--first-month", default=None,
+                     help="YYYY-MM of the first sampling date (preset default if unset), e.g. the same stations a year later")
     sim.set_defaults(func=_cmd_simulate)
 
     bench = sub.add_parser("bench", help="measure throughput (simulate, ...) and print a table")
@@ -102,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check config, samples.tsv, units.tsv and FASTQ files")
     val.add_argument("--config", default="config/config.yaml")
     val.set_defaults(func=_cmd_validate)
+
+    _add_atlas_parser(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -69,13 +69,67 @@ def validate_against_schema(instance: Any, schema: dict, *, file: str, row: int 
 
 
 def validate_config(config: dict, *, file: str = "config/config.yaml") -> dict:
-    """Return a copy of ``config`` with defaults filled in; raise PlanktonlmInputError if invalid."""
+    """Return a copy of ``config`` with defaults filled in; raise PlanktonlmInputError if invalid.
+
+    Besides the schema, the checks across keys: ``atlas`` needs reads (not with
+    ``published.environment``), ``select.layers`` needs ``published.layer_pattern``, and the
+    bounds of ``select`` are in order (:func:`select_problems`).
+    """
     schema = load_schema("config")
     filled = _fill_defaults(copy.deepcopy(dict(config)), schema)
     problems = validate_against_schema(filled, schema, file=file)
+    if not problems:
+        problems = select_problems(filled["select"], file=file)
+        if filled["select"]["layers"] and not (is_published(filled) and filled["published"]["layer_pattern"]):
+            problems.append(InputProblem(
+                file=file, column="select.layers", value=filled["select"]["layers"],
+                message="no sampling layer to select by: layers come from published.layer_pattern (published tables); "
+                        "sample sheets have none",
+                expected="select.layers only with published.environment and published.layer_pattern; select sample "
+                         "sheets by select.depth_m"))
+        if filled["atlas"] and is_published(filled):
+            problems.append(InputProblem(
+                file=file, column="atlas", value=filled["atlas"],
+                message="an atlas assigns reads, but published.environment starts the run from published tables (no reads)",
+                expected='atlas: "" for published tables, or no published.environment for a run on reads'))
     if problems:
         raise PlanktonlmInputError(problems)
     return filled
+
+
+def select_problems(select: Mapping[str, Any], *, file: str = "config") -> list[InputProblem]:
+    """What the schema cannot say about a filled ``select`` section: each [low, high] pair in order."""
+    problems = []
+    for key in ("depth_m", "years"):
+        low, high = select.get(key) or (None, None)
+        if low is not None and high is not None and low > high:
+            problems.append(InputProblem(file=file, column=f"select.{key}", value=[low, high],
+                                         message="the lower bound is above the upper bound",
+                                         expected="[low, high] with low <= high (null = no bound on that side)"))
+    return problems
+
+
+def as_paths(value: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[str]:
+    """A config value holding one path or a list of paths (``samples``, ``units``, ``oracle_truth``)
+    as a list of paths; "" and None give []."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def atlas_folder(config: Mapping[str, Any]) -> str | None:
+    """The frozen atlas folder the run assigns reads to (config ``atlas``), or None without one.
+
+    Only the path: :func:`planktonlm.profiles.atlas.load_atlas` reads and verifies the folder.
+    """
+    return str(config.get("atlas") or "") or None
+
+
+def oracle_truth_folders(config: Mapping[str, Any]) -> list[str]:
+    """The simulator's truth folders (config ``oracle_truth``: one path or a list), [] for real data."""
+    return as_paths(config.get("oracle_truth"))
 
 
 def load_config(path: str | Path) -> dict:

@@ -27,6 +27,11 @@ METADATA_COORDS = {
 # Names of the cube's profile variables and their OTU dimensions: abundance_<profile>(sample, otu_<profile>).
 ABUNDANCE_PREFIX = "abundance_"
 OTU_DIM_PREFIX = "otu_"
+# Per-sample novelty of a read profile: novelty_<profile>(sample), the share (0-1) of the sample's
+# reads farther from every OTU centre than the NOVELTY_QUANTILE of the reference reads' distance
+# to their nearest centre (the reads the codebook was fitted on, or the atlas's).
+NOVELTY_PREFIX = "novelty_"
+NOVELTY_QUANTILE = 0.99
 
 # Hydrostatic approximation: 1 m of seawater ~ 1.02 dbar (rho ~ 1025-1050 kg/m3, g ~ 9.81 m/s2;
 # the exact factor, 1.005-1.03 depending on depth and latitude, lies well inside the tolerance).

@@ -62,6 +62,16 @@ def tiny_config(tiny_cruise) -> Path:
 
 
 @pytest.fixture(scope="session")
+def series_config():
+    """series_config(path, **keys): the tiny config with top-level keys replaced (sheets, atlas, ...)."""
+
+    def write(path: Path, **keys) -> Path:
+        return write_config(path, {**TINY_SETTINGS, **keys})
+
+    return write
+
+
+@pytest.fixture(scope="session")
 def tiny_config_with():
     """tiny_config_with(path, {section: {key: value}}): the tiny config with some keys changed."""
 

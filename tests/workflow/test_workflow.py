@@ -38,7 +38,8 @@ def test_dry_run_plans_every_stage(run_snakemake, tiny_cruise, tiny_config):
     counts = job_counts(done.stdout + done.stderr)
     assert counts["cutadapt_pe"] == len(units)
     assert counts["merge_units_pe"] == counts["embed_sample"] == counts["kmer_vectors"] == len(samples)
-    assert counts["build_profile"] == counts["ecology"] == 2
+    assert counts["fit_codebook"] == counts["collect_profile"] == counts["ecology"] == 2
+    assert counts["assign_profile"] == 2 * len(samples)
     for rule in ("read_accounting", "multiqc", "train_encoder", "cube", "shifts", "report"):
         assert counts[rule] == 1, rule
     assert not (tiny_cruise / "results").exists()
@@ -117,7 +118,8 @@ def test_every_stage_writes_its_contract(full_run):
     html = (results / "report.html").read_text()
     for section in ("overview", "cruise", "read-accounting", "training", "dbrda", "predictions", "comparison", "provenance"):
         assert f'id="{section}"' in html, section
-    for rule_dir in ("train_encoder", "embed_sample", "kmer_vectors", "build_profile", "cube", "ecology", "shifts", "report"):
+    for rule_dir in ("train_encoder", "embed_sample", "kmer_vectors", "fit_codebook", "assign_profile", "collect_profile", "cube",
+                     "ecology", "shifts", "report"):
         assert any((results / "logs" / rule_dir).iterdir()), rule_dir
 
 

@@ -3,8 +3,9 @@
 import os
 import re
 
-from planktonlm.config import cube_config, encoder_gpu_count, is_published, model_base_folder, validate_config
+from planktonlm.config import atlas_folder, cube_config, encoder_gpu_count, is_published, model_base_folder, validate_config
 from planktonlm.inputs.cruise import load_workflow_cruise
+from planktonlm.profiles.atlas import atlas_inputs, load_atlas
 
 
 config.update(validate_config(config))
@@ -16,6 +17,13 @@ CRUISE = load_workflow_cruise(config, scan_cache=".snakemake/planktonlm/fastq_sc
 SAMPLES = CRUISE.sample_ids()
 # The cube gets (and hashes) only the sections upstream of it: a report option reruns the report alone.
 CUBE_CONFIG = cube_config(config)
+# A frozen atlas (config `atlas`, checked file by file against its manifest) replaces training and
+# codebook fitting. ATLAS_FILES maps each of its files (encoder/model.pt, embedding/codebook.npy,
+# ...) to the path a job reads: the atlas's file, or the identical file of the run that froze it,
+# so that run's per-sample results keep their inputs and are reused (see profiles.atlas).
+ATLAS = load_atlas(atlas_folder(config)) if atlas_folder(config) else None
+ATLAS_FILES = atlas_inputs(ATLAS) if ATLAS is not None else {}
+KMER_K = ATLAS.kmer_k if ATLAS is not None else config["profiles"]["kmer_k"]
 
 
 def id_regex(ids):
@@ -96,11 +104,50 @@ TRAIN_GPUS = encoder_gpu_count(config["train"]["device"])
 EMBED_GPUS = encoder_gpu_count(config["embed"]["device"])
 
 
+def encoder_files(wildcards):
+    """The encoder's files that embedding reads: this run's model folder, or the atlas's encoder."""
+    names = {"weights": "model.pt", "model_config": "config.json", "tokenizer": "tokenizer.json"}
+    if ATLAS is None:
+        return {key: f"results/model/{name}" for key, name in names.items()}
+    return {key: ATLAS_FILES[f"encoder/{name}"] for key, name in names.items()}
+
+
+def encoder_sha256_file(wildcards):
+    return ATLAS_FILES["encoder/weights.sha256"] if ATLAS is not None else "results/model/weights.sha256"
+
+
+def sample_vectors(wildcards):
+    """One sample's read vectors of one profile."""
+    if wildcards.profile == "embedding":
+        return f"results/embed/{wildcards.sample}.npy"
+    return f"results/profile/kmer/vectors/{wildcards.sample}.npy"
+
+
 def profile_vectors(wildcards):
     """Per-sample read vectors of one profile, in sample-sheet order."""
     if wildcards.profile == "embedding":
         return [f"results/embed/{s}.npy" for s in SAMPLES]
     return [f"results/profile/kmer/vectors/{s}.npy" for s in SAMPLES]
+
+
+def codebook_file(wildcards):
+    """The codebook reads are assigned to: fitted in this run, or the atlas's."""
+    if ATLAS is None:
+        return f"results/profile/{wildcards.profile}/codebook.npy"
+    return ATLAS_FILES[f"{wildcards.profile}/codebook.npy"]
+
+
+def collected_sample_profiles(wildcards):
+    """Every sample's counts, distances and mean vector, and (atlas) the atlas's distance distribution."""
+    profile = wildcards.profile
+    inputs = {
+        "counts": [f"results/profile/{profile}/samples/{s}.counts.tsv" for s in SAMPLES],
+        "distances": [f"results/profile/{profile}/samples/{s}.distances.npy" for s in SAMPLES],
+        "means": [f"results/profile/{profile}/samples/{s}.mean.tsv" for s in SAMPLES],
+    }
+    if ATLAS is not None:
+        inputs["reference"] = ATLAS_FILES[f"{profile}/distances.tsv"]
+    return inputs
 
 
 def cube_inputs(wildcards):
@@ -111,7 +158,9 @@ def cube_inputs(wildcards):
         "units": config["units"],
         "embedding": "results/profile/embedding/counts.tsv",
         "kmer": "results/profile/kmer/counts.tsv",
-        "model_sha256": "results/model/weights.sha256",
+        "novelty_embedding": "results/profile/embedding/novelty.tsv",
+        "novelty_kmer": "results/profile/kmer/novelty.tsv",
+        "model_sha256": encoder_sha256_file(wildcards),
     }
 
 
@@ -139,7 +188,7 @@ def report_inputs(wildcards):
     inputs = {
         "cube": "results/cube.nc",
         "read_accounting": "results/qc/read_accounting.tsv",
-        "train_log": "results/model/train_log.tsv",
+        "train_log": ATLAS_FILES["encoder/train_log.tsv"] if ATLAS is not None else "results/model/train_log.tsv",
         **shifts,
     }
     for profile in READ_PROFILES:

@@ -1,12 +1,11 @@
-# Embed each sample's QC'd reads: one strand-invariant vector per fragment (read pair).
+# Embed each sample's QC'd reads: one strand-invariant vector per fragment (read pair), with the
+# encoder trained in this run (results/model/) or the atlas's.
 
 
 rule embed_sample:
     input:
         unpack(qc_reads),
-        weights="results/model/model.pt",
-        model_config="results/model/config.json",
-        tokenizer="results/model/tokenizer.json",
+        unpack(encoder_files),
     output:
         npy="results/embed/{sample}.npy",
         ids="results/embed/{sample}.ids.txt",

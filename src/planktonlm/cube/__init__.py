@@ -10,6 +10,9 @@
                  <column>(sample)                      one per environmental column of
                                                        samples.tsv, float64, NaN = missing,
                                                        attrs units and long_name
+                 novelty_<name>(sample)                read profiles with a novelty table only:
+                                                       share (0-1) of the sample's reads beyond
+                                                       the OTU centres, attrs threshold, quantile
     attributes   provenance: config_sha256, input_sha256 (JSON), model_sha256,
                  package_versions (JSON), created_by; no wall-clock time
 
@@ -23,9 +26,10 @@ writes in two processes with different hash seeds, a second apart).
 
     layout      names: variable and dimension prefixes, the oracle profile, reserved names
     build       sample sheet + profile tables -> Dataset, every problem checked (pure)
+    novelty     the profile stage's novelty tables -> novelty_<profile>(sample)
     provenance  checksums, model digest, package versions, the simulator's truth table
     store       write_cube / read_cube (NetCDF-4, byte-reproducible)
-    tables      the cube back as tables: profiles, environment, sample metadata
+    tables      the cube back as tables: profiles, environment, novelty, sample metadata
     make        the cube of a read-based cruise from its files
     published   the cube of published tables
 """

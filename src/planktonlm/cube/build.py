@@ -23,6 +23,7 @@ from planktonlm.vocab import (
     ABUNDANCE_PREFIX,
     METADATA_COORDS,
     NON_ENV_COLUMNS,
+    NOVELTY_PREFIX,
     OTU_DIM_PREFIX,
     STANDARD_NAMES,
     long_name_from_name,
@@ -53,7 +54,7 @@ def _env_columns(samples: pd.DataFrame, file: str) -> tuple[dict[str, np.ndarray
     for column in samples.columns:
         if column in NON_ENV_COLUMNS:
             continue
-        if column in RESERVED_NAMES or column.startswith((ABUNDANCE_PREFIX, OTU_DIM_PREFIX)):
+        if column in RESERVED_NAMES or column.startswith((ABUNDANCE_PREFIX, OTU_DIM_PREFIX, NOVELTY_PREFIX)):
             problems.append(
                 InputProblem(
                     file=file,
@@ -61,7 +62,7 @@ def _env_columns(samples: pd.DataFrame, file: str) -> tuple[dict[str, np.ndarray
                     column=column,
                     message="column name clashes with a name of the community cube",
                     expected=f"a name other than {', '.join(sorted(RESERVED_NAMES))} "
-                    f"and not starting with {ABUNDANCE_PREFIX!r} or {OTU_DIM_PREFIX!r}",
+                    f"and not starting with {ABUNDANCE_PREFIX!r}, {OTU_DIM_PREFIX!r} or {NOVELTY_PREFIX!r}",
                 )
             )
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -79,3 +79,27 @@ def read_truth_abundance(truth_dir: str | os.PathLike[str]) -> tuple[pd.DataFram
                                                 expected="the simulator's truth/abundance.tsv (sample x genome)")) from exc
     table.index = table.index.astype(str).rename("sample")
     return table, os.fspath(path)
+
+
+def read_truth_abundances(truth_dirs: Sequence[str | os.PathLike[str]]) -> tuple[pd.DataFrame, list[str]]:
+    """The truth tables of one or more simulated cruises, rows concatenated in the given order,
+    and their paths. A genome missing from one cruise's table has abundance 0 there; a sample in
+    two tables is a PlanktonlmInputError naming both files."""
+    tables, paths, first = [], [], {}
+    problems = []
+    for truth_dir in truth_dirs:
+        table, path = read_truth_abundance(truth_dir)
+        for row, sample in enumerate(table.index, start=1):
+            if sample in first and first[sample][0] != path:  # repeats within a table: build_cube's check
+                problems.append(InputProblem(
+                    file=path, row=row, column="sample", value=sample,
+                    message=f"sample also in {first[sample][0]} (row {first[sample][1]}): sample ids must be unique across cruises",
+                    expected="each sample in one truth folder only"))
+            first.setdefault(sample, (path, row))
+        tables.append(table)
+        paths.append(path)
+    if problems:
+        raise PlanktonlmInputError(problems)
+    if len(tables) == 1:
+        return tables[0], paths
+    return pd.concat(tables).fillna(0.0).rename_axis("sample"), paths

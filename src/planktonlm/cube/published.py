@@ -20,6 +20,7 @@ from planktonlm.cube.build import build_cube
 from planktonlm.cube.provenance import package_versions
 from planktonlm.cube.store import write_cube
 from planktonlm.inputs.published import PublishedConfig, read_published_tables
+from planktonlm.inputs.select import SampleFilter
 from planktonlm.io import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -28,9 +29,10 @@ logger = logging.getLogger(__name__)
 def build_published_cube(cfg: PublishedConfig, config: Mapping[str, Any]) -> xr.Dataset:
     """Read and check every table of ``cfg``; return the cube (nothing written).
 
-    ``config``: the config the cube is built under (its hash is recorded).
+    ``config``: the config the cube is built under (its hash is recorded; its ``select`` section,
+    if any, keeps some of the samples).
     """
-    tables = read_published_tables(cfg)
+    tables = read_published_tables(cfg, SampleFilter.from_config(config))
     sheet, layer_of, profiles = tables.sheet, tables.layer_of, tables.profiles
     env_file = cfg.environment
     inputs = {env_file: sha256_file(env_file), **{path: sha256_file(path) for path in cfg.profiles.values()}}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from planktonlm.vocab import ABUNDANCE_PREFIX
+from planktonlm.vocab import ABUNDANCE_PREFIX, NOVELTY_PREFIX
 
 
 def profile_names(ds: xr.Dataset) -> list[str]:
@@ -26,10 +26,29 @@ def profile_table(ds: xr.Dataset, name: str) -> pd.DataFrame:
 
 
 def environment_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Environmental variables as samples x variables (float64, NaN = missing), file order."""
-    names = [str(v) for v, da in ds.data_vars.items() if da.dims == ("sample",)]
+    """Environmental variables as samples x variables (float64, NaN = missing), file order.
+
+    The per-sample novelty of the read profiles (``novelty_<profile>``) is not environment: see
+    :func:`novelty_table`."""
+    names = [str(v) for v, da in ds.data_vars.items() if da.dims == ("sample",) and not str(v).startswith(NOVELTY_PREFIX)]
     index = pd.Index([str(s) for s in ds["sample"].values], name="sample")
     return pd.DataFrame({n: ds[n].values.astype(np.float64) for n in names}, index=index, columns=names)
+
+
+def novelty_table(ds: xr.Dataset) -> pd.DataFrame | None:
+    """Novelty share per sample (rows) and read profile (columns ``embedding``, ``kmer``: the
+    ``novelty_<profile>`` variables), with ``attrs["threshold"]`` (profile -> distance) and
+    ``attrs["atlas"]`` (the cube's ``atlas`` attribute: the atlas folder, "" without one); None
+    for a cube without novelty (published tables, cubes written before it existed)."""
+    names = [str(v) for v in ds.data_vars if str(v).startswith(NOVELTY_PREFIX)]
+    if not names:
+        return None
+    index = pd.Index([str(s) for s in ds["sample"].values], name="sample")
+    profiles = [n[len(NOVELTY_PREFIX):] for n in names]
+    table = pd.DataFrame({p: ds[n].values.astype(np.float64) for p, n in zip(profiles, names)}, index=index, columns=profiles)
+    table.attrs["threshold"] = {p: float(ds[n].attrs.get("threshold", np.nan)) for p, n in zip(profiles, names)}
+    table.attrs["atlas"] = str(ds.attrs.get("atlas", ""))
+    return table
 
 
 def sample_metadata(ds: xr.Dataset) -> pd.DataFrame:

@@ -110,9 +110,47 @@ def parse_datetimes(typed: pd.DataFrame, file: str) -> tuple[pd.Series, list[Inp
     return pd.Series(stamps, index=typed.index, dtype=object), problems
 
 
+def check_unique_across(
+    sheets: Sequence[tuple[str, pd.DataFrame | None]], key: Sequence[str], what: str, rule: str
+) -> list[InputProblem]:
+    """A key of a later sheet already in an earlier one: a problem naming both files and rows.
+
+    Repeats within one sheet are :func:`check_unique`'s; ``rule`` ends the message (e.g. "sample
+    ids must be unique across cruises")."""
+    first: dict[tuple, tuple[str, int]] = {}
+    problems = []
+    for file, typed in sheets:
+        if typed is None or not set(key) <= set(typed.columns):
+            continue
+        here: dict[tuple, int] = {}
+        for row, values in zip(typed.index, typed[list(key)].itertuples(index=False, name=None)):
+            if any(v is None for v in values) or values in here:
+                continue
+            here[values] = row
+            if values in first:
+                first_file, first_row = first[values]
+                problems.append(InputProblem(
+                    file=file, row=row, column=key[-1], value="/".join(values),
+                    message=f"{what} also in {first_file} (row {first_row}): {rule}",
+                    expected=f"each {what} in one sheet only"))
+        for values, row in here.items():
+            first.setdefault(values, (file, row))
+    return problems
+
+
 def check_units_vs_samples(units: pd.DataFrame, samples: pd.DataFrame, units_file: str, samples_file: str) -> list[InputProblem]:
     """Every unit's sample is known, every sample has a unit, one read layout per sample."""
-    known = set(samples["sample"].dropna())
+    return check_units_vs_sheets([(units_file, units)], [(samples_file, samples)])
+
+
+def check_units_vs_sheets(
+    unit_sheets: Sequence[tuple[str, pd.DataFrame]], sample_sheets: Sequence[tuple[str, pd.DataFrame]]
+) -> list[InputProblem]:
+    """:func:`check_units_vs_samples` over several unit and sample sheets (file, typed table): a
+    unit may name a sample of any sample sheet, a sample's units may be in any unit sheet."""
+    samples_files = ", ".join(file for file, _ in sample_sheets)
+    units_files = ", ".join(file for file, _ in unit_sheets)
+    known = {s for _, samples in sample_sheets for s in samples["sample"].dropna()}
     problems = [
         InputProblem(
             file=units_file,
@@ -120,12 +158,13 @@ def check_units_vs_samples(units: pd.DataFrame, samples: pd.DataFrame, units_fil
             column="sample",
             value=sample,
             message="sample not listed in samples.tsv",
-            expected=f"one of the sample ids of {samples_file}",
+            expected=f"one of the sample ids of {samples_files}",
         )
+        for units_file, units in unit_sheets
         for row, sample in units["sample"].items()
         if sample is not None and sample not in known
     ]
-    with_units = set(units["sample"].dropna())
+    with_units = {s for _, units in unit_sheets for s in units["sample"].dropna()}
     problems += [
         InputProblem(
             file=samples_file,
@@ -133,23 +172,31 @@ def check_units_vs_samples(units: pd.DataFrame, samples: pd.DataFrame, units_fil
             column="sample",
             value=sample,
             message="sample has no reads: no row of units.tsv lists it",
-            expected=f"at least one unit in {units_file}",
+            expected=f"at least one unit in {units_files}",
         )
+        for samples_file, samples in sample_sheets
         for row, sample in samples["sample"].items()
         if sample is not None and sample not in with_units
     ]
-    paired = units["fq2"].notna()
-    for sample, layouts in paired.groupby(units["sample"]):
-        if layouts.nunique() > 1:
+    layouts = pd.DataFrame(
+        [(sample, fq2 is not None, file, row)
+         for file, units in unit_sheets
+         for row, sample, fq2 in zip(units.index, units["sample"], units["fq2"]) if sample is not None],
+        columns=["sample", "paired", "file", "row"],
+    )
+    several_files = len(unit_sheets) > 1
+    for sample, part in layouts.groupby("sample", sort=True):
+        if part["paired"].nunique() > 1:
+            odd = part[part["paired"] != part["paired"].iloc[0]].iloc[0]
             problems.append(
                 InputProblem(
-                    file=units_file,
-                    row=int(layouts.index[layouts != layouts.iloc[0]][0]),
+                    file=odd["file"],
+                    row=int(odd["row"]),
                     column="fq2",
                     value=sample,
                     message=(
-                        f"sample mixes paired-end units ({_rows_text(layouts.index[layouts])}) "
-                        f"and single-end units ({_rows_text(layouts.index[~layouts])})"
+                        f"sample mixes paired-end units ({_where(part[part['paired']], several_files)}) "
+                        f"and single-end units ({_where(part[~part['paired']], several_files)})"
                     ),
                     expected="all units of a sample paired (fq2 filled) or all single-end (fq2 empty)",
                 )
@@ -157,8 +204,12 @@ def check_units_vs_samples(units: pd.DataFrame, samples: pd.DataFrame, units_fil
     return problems
 
 
+def _where(part: pd.DataFrame, with_file: bool) -> str:
+    if not with_file:
+        return _rows_text(part["row"])
+    return "; ".join(f"{file} {_rows_text(rows['row'])}" for file, rows in part.groupby("file", sort=False))
+
+
 def _rows_text(rows: Iterable[int]) -> str:
     rows = [str(r) for r in rows]
     return f"row {rows[0]}" if len(rows) == 1 else f"rows {', '.join(rows)}"
-
-

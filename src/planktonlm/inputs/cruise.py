@@ -9,21 +9,35 @@ PlanktonlmInputError tells the user all there is to fix. The check families, in 
 5. FASTQ content (:mod:`.fastq_checks` with :mod:`planktonlm.reads.fastq`): compression
    integrity, syntax, quality lengths, mates.
 
+Several cruises: ``samples`` and ``units`` may each be a list of sheets, checked one by one
+(row numbers per file), then across them (a sample id in one sample sheet only, a unit's sample
+in any of them). The sample filter (``select``, :mod:`.select`) runs after the sheet checks and
+before the FASTQ checks (files and content): the FASTQ files of samples it leaves out are not
+looked at.
+
 Row numbers are 1-based data rows (the header is row 0), as in InputProblem.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from planktonlm.config import is_published, load_schema
+from planktonlm.config import as_paths, is_published, load_schema
 from planktonlm.errors import InputProblem, PlanktonlmInputError
-from planktonlm.inputs.checks import check_pressure, check_ranges, check_unique, check_units_vs_samples, parse_datetimes
+from planktonlm.inputs.checks import (
+    check_pressure,
+    check_ranges,
+    check_unique,
+    check_unique_across,
+    check_units_vs_sheets,
+    parse_datetimes,
+)
 from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, ScanCache, check_fastq_files, scan_fastq_content
+from planktonlm.inputs.select import SampleFilter, select_samples
 from planktonlm.inputs.sheets import PathLike, check_cells, column_problems, read_tsv, required_columns
 from planktonlm.vocab import NON_ENV_COLUMNS
 
@@ -172,44 +186,85 @@ def _units_frame(typed: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_cruise(
-    samples_tsv: PathLike,
-    units_tsv: PathLike,
+    samples_tsv: PathLike | Sequence[PathLike],
+    units_tsv: PathLike | Sequence[PathLike],
     *,
     fastq_scan: str = "full",
     pressure_tolerance: float = 0.15,
     scan_cache: PathLike | None = None,
+    sample_filter: SampleFilter | None = None,
 ) -> Cruise:
     """Read and validate samples.tsv, units.tsv and every FASTQ; raise PlanktonlmInputError with all problems.
 
+    ``samples_tsv`` / ``units_tsv``: one sheet, or a list of sheets (e.g. one per cruise), each
+    checked on its own (row numbers per file) and concatenated in the given order; a sample id
+    may occur in one sample sheet only, and a unit may name a sample of any of them.
     ``fastq_scan``: "full" streams every record, "quick" the first QUICK_SCAN_RECORDS of each file.
     ``scan_cache``: optional JSON file remembering files that already passed (same path, size
     and mtime), so that re-validating an unchanged cruise does not stream the reads again.
+    ``sample_filter``: the ``select`` section; samples it leaves out are dropped, with their
+    units, after the sheets are checked and before the FASTQ files are (theirs need not exist).
     FASTQ paths are taken relative to the current working directory.
     """
     if fastq_scan not in FASTQ_SCAN_RECORDS:
         raise ValueError(f"fastq_scan must be one of {sorted(FASTQ_SCAN_RECORDS)}, not {fastq_scan!r}")
-    samples_file, units_file = os.fspath(samples_tsv), os.fspath(units_tsv)
-    samples = _validate_samples(samples_file, pressure_tolerance)
-    units = _validate_units(units_file)
-    problems = samples.problems + units.problems
-    if samples.complete and units.complete:
-        problems += check_units_vs_samples(units.typed, samples.typed, units_file, samples_file)
-    if units.typed is not None:
-        bad_rows, file_problems = check_fastq_files(units.typed, units_file)
+    samples_files, units_files = as_paths(samples_tsv), as_paths(units_tsv)
+    if not samples_files or not units_files:
+        raise ValueError("load_cruise needs at least one sample sheet and one unit sheet")
+    samples = [_validate_samples(file, pressure_tolerance) for file in samples_files]
+    units = [_validate_units(file) for file in units_files]
+    problems = [p for table in samples + units for p in table.problems]
+    problems += check_unique_across(list(zip(samples_files, (t.typed for t in samples))), ["sample"], "sample id",
+                                    "sample ids must be unique across cruises")
+    problems += check_unique_across(list(zip(units_files, (t.typed for t in units))), ["sample", "unit"],
+                                    "(sample, unit)", "a unit id may repeat only for different samples")
+    if all(t.complete for t in samples + units):
+        problems += check_units_vs_sheets(list(zip(units_files, (t.typed for t in units))),
+                                          list(zip(samples_files, (t.typed for t in samples))))
+    kept, filter_problems = _selected(samples, samples_files, sample_filter)
+    problems += filter_problems
+    seen: dict[str, tuple[str, int, str]] = {}
+    cache = ScanCache(scan_cache)
+    for units_file, table in zip(units_files, units):
+        if table.typed is None:
+            continue
+        typed = table.typed if kept is None else table.typed[table.typed["sample"].isin(kept)]
+        bad_rows, file_problems = check_fastq_files(typed, units_file, seen)
         problems += file_problems
-        logger.info("scanning the FASTQ files of %d units (%s scan)", len(units.typed), fastq_scan)
-        max_records = FASTQ_SCAN_RECORDS[fastq_scan]
-        problems += scan_fastq_content(units.typed, bad_rows, units_file, max_records, ScanCache(scan_cache))
+        logger.info("scanning the FASTQ files of %d units (%s scan)", len(typed), fastq_scan)
+        problems += scan_fastq_content(typed, bad_rows, units_file, FASTQ_SCAN_RECORDS[fastq_scan], cache)
     if problems:
         raise PlanktonlmInputError(problems)
-    cruise = Cruise(samples=_samples_frame(samples.typed), units=_units_frame(units.typed))
+    sample_frame = pd.concat([_samples_frame(t.typed) for t in samples])
+    unit_frame = pd.concat([_units_frame(t.typed) for t in units], ignore_index=True)
+    if kept is not None:
+        sample_frame = sample_frame[sample_frame.index.isin(kept)]
+        unit_frame = unit_frame[unit_frame["sample"].isin(kept)].reset_index(drop=True)
+    cruise = Cruise(samples=sample_frame, units=unit_frame)
     logger.info("inputs valid: %d samples, %d units", len(cruise.samples), len(cruise.units))
     return cruise
 
 
+def _selected(
+    samples: list[_CheckedTable], files: list[str], sample_filter: SampleFilter | None
+) -> tuple[set[str] | None, list[InputProblem]]:
+    """The sample ids the filter keeps (None: no filter, keep all) and its problems. With sheets
+    that could not be read, nothing is kept: which reads are needed cannot be told yet, and the
+    sheets' problems come first."""
+    if sample_filter is None or not sample_filter.active:
+        return None, []
+    if any(t.typed is None for t in samples):
+        return set(), []
+    meta = pd.concat([t.typed for t in samples], ignore_index=True)
+    keep, problems = select_samples(meta, sample_filter, source=", ".join(files))
+    return set(meta.loc[keep, "sample"].dropna()), problems
+
+
 def load_workflow_cruise(config: dict, *, scan_cache: PathLike | None = None) -> Cruise:
-    """The cruise of a validated workflow config: every check of ``load_cruise``, or an empty
-    cruise when the run starts from published tables (``published.environment`` set)."""
+    """The cruise of a validated workflow config: every check of ``load_cruise`` on the sheets of
+    ``samples`` and ``units`` (a path or a list of paths each), keeping the samples that
+    ``select`` keeps; or an empty cruise when the run starts from published tables
+    (``published.environment`` set)."""
     if is_published(config):
         return Cruise(samples=pd.DataFrame(index=pd.Index([], name="sample")),
                       units=pd.DataFrame(columns=["sample", "unit", "fq1", "fq2"]))
@@ -219,4 +274,5 @@ def load_workflow_cruise(config: dict, *, scan_cache: PathLike | None = None) ->
         fastq_scan=config["validate"]["fastq_scan"],
         pressure_tolerance=config["validate"]["pressure_tolerance"],
         scan_cache=scan_cache,
+        sample_filter=SampleFilter.from_config(config),
     )

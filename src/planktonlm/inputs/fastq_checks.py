@@ -52,12 +52,16 @@ def _file_defect(path: str) -> str | None:
     return None
 
 
-def check_fastq_files(units: pd.DataFrame, file: str) -> tuple[set[int], list[InputProblem]]:
+def check_fastq_files(
+    units: pd.DataFrame, file: str, seen: dict[str, tuple[str, int, str]] | None = None
+) -> tuple[set[int], list[InputProblem]]:
     """Each FASTQ exists, is a readable non-empty regular file, listed once.
 
     Also returns the rows whose content must not be scanned (a file there is unusable).
+    ``seen``: the files of unit sheets checked before (real path -> file, row, column), updated
+    here, so that a FASTQ listed in two unit sheets is found too.
     """
-    first_seen: dict[str, tuple[int, str]] = {}
+    first_seen = {} if seen is None else seen
     bad_rows, problems = set(), []
     for row, column, path in _fastq_cells(units):
         defect = _file_defect(path)
@@ -69,8 +73,11 @@ def check_fastq_files(units: pd.DataFrame, file: str) -> tuple[set[int], list[In
             continue
         key = os.path.realpath(path)
         if key in first_seen:
-            seen_row, seen_column = first_seen[key]
-            same_row = "fq2 is the same file as fq1" if seen_row == row else f"already listed at row {seen_row}, {seen_column}"
+            seen_file, seen_row, seen_column = first_seen[key]
+            if seen_file != file:
+                same_row = f"already listed in {seen_file} at row {seen_row}, {seen_column}"
+            else:
+                same_row = "fq2 is the same file as fq1" if seen_row == row else f"already listed at row {seen_row}, {seen_column}"
             bad_rows.add(row)
             problems.append(
                 InputProblem(
@@ -83,7 +90,7 @@ def check_fastq_files(units: pd.DataFrame, file: str) -> tuple[set[int], list[In
                 )
             )
         else:
-            first_seen[key] = (row, column)
+            first_seen[key] = (file, row, column)
     return bad_rows, problems
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from planktonlm.cube.store import read_cube
-from planktonlm.cube.tables import environment_table, profile_names, profile_table, sample_metadata
+from planktonlm.cube.tables import environment_table, novelty_table, profile_names, profile_table, sample_metadata
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class ReportInputs:
         recurrence_p_value [, permutation, n_permutations, p_holm, q_bh].
     predictions: profile, [transformation,] direction, target, model, sample, observed, predicted, repeat.
     importances: profile, [transformation,] direction, target, model, feature, importance_mean, importance_sd.
+    novelty: index sample, one column per read profile (embedding, kmer): the share (0-1) of the
+        sample's reads beyond the OTU centres (the cube's ``novelty_<profile>``); ``attrs``:
+        ``threshold`` (profile -> distance) and ``atlas`` (the atlas folder, "" without one).
     encoder_quality: representation, knn_accuracy, ari.
     excluded: item, kind, reason: what the shifts stage left out of its statistics (its ``excluded.tsv``).
     provenance: free-form dict (config_sha256, model_sha256, inputs, packages, seed, ...).
@@ -104,6 +107,7 @@ class ReportInputs:
     trends: pd.DataFrame | None = None
     time_lag: pd.DataFrame | None = None
     encoder_quality: pd.DataFrame | None = None
+    novelty: pd.DataFrame | None = None
     excluded: pd.DataFrame | None = None
     provenance: dict | None = None
     title: str = "planktonlm report"
@@ -281,6 +285,7 @@ def inputs_from_results(named: Mapping[str, Any], *, seed: int | None, checkpoin
                if _exists(p, f"alpha[{name}]")} or None,
         pcoa=_split_pcoa(pcoa) if pcoa is not None else None,
         pcoa_explained=_split_explained(axes) if axes is not None else None,
+        novelty=novelty_table(cube),
         **{key: read_table(named[key]) if _exists(named.get(key), key) else None for key in TABLE_KEYS},
     )
     attrs = cube.attrs

@@ -29,7 +29,7 @@ def simulate_cruise_cli(args: argparse.Namespace) -> None:
         overrides["read_length"] = args.read_length
     if getattr(args, "genome_names", None):
         overrides["genomes"] = tuple(name.strip() for name in args.genome_names.split(",") if name.strip())
-    for field_name in ("community_model", "ar1_phi", "decoy_phi"):
+    for field_name in ("community_model", "ar1_phi", "decoy_phi", "cruise", "first_month"):
         if getattr(args, field_name, None) is not None:
             overrides[field_name] = getattr(args, field_name)
     design = dataclasses.replace(design, **overrides)

@@ -1,6 +1,8 @@
 """Stage ``report``: the run's results -> ``results/report.html``.
 
-Inputs (by name): ``cube``; ``read_accounting`` and ``train_log`` (read mode); the shifts tables
+Inputs (by name): ``cube`` (samples, environment, profiles, the per-sample novelty of the read
+profiles when the cube has it, and provenance are read from it); ``read_accounting`` and
+``train_log`` (read mode); the shifts tables
 (``dbrda_marginal``, ..., ``excluded``); per read profile ``alpha_<p>``, ``pcoa_<p>`` and
 ``pcoa_axes_<p>``. Published mode has only the cube and the shifts tables. Output ``html``.
 Params ``report`` (the config section), ``seed``, ``checkpoint`` (config model.checkpoint).

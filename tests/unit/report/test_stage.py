@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from planktonlm.cube.build import build_cube
-from planktonlm.cube.store import write_cube
+from planktonlm.cube.novelty import novelty_variable
+from planktonlm.cube.store import read_cube, write_cube
 from planktonlm.errors import PlanktonlmInputError
+from planktonlm.report import inputs_from_results
 from planktonlm.stages import Job
 from planktonlm.stages.report import report
 
@@ -65,3 +68,17 @@ def test_stage_rejects_a_bad_report_section(results, tmp_path):
         report(Job(input=results, output={"html": str(tmp_path / "report.html")},
                    params={"report": {"dpi": 1}, "seed": 7, "checkpoint": ""}))
     assert not (tmp_path / "report.html").exists()
+
+
+def test_novelty_is_read_from_the_cube_not_as_environment(results, tmp_path):
+    cube = read_cube(results["cube"])
+    samples = [str(s) for s in cube["sample"].values]
+    shares = pd.Series(np.linspace(0, 0.1, len(samples)), index=samples)
+    cube = cube.assign(novelty_embedding=novelty_variable("embedding", shares, 0.75, "novelty.tsv"))
+    cube.attrs["atlas"] = "atlas/v1"
+    write_cube(cube, tmp_path / "cube.nc")
+    inputs = inputs_from_results({"cube": str(tmp_path / "cube.nc")}, seed=1, checkpoint="")
+    assert inputs.novelty.columns.tolist() == ["embedding"] and inputs.novelty.attrs["atlas"] == "atlas/v1"
+    pd.testing.assert_series_equal(inputs.novelty["embedding"], shares.rename("embedding").rename_axis("sample"))
+    assert not [c for c in inputs.samples.columns if "novelty" in c] and "novelty_embedding" not in inputs.env_columns
+    assert inputs_from_results({"cube": results["cube"]}, seed=1, checkpoint="").novelty is None

@@ -43,3 +43,15 @@ def test_options_override_the_preset(genomes: Path, tmp_path: Path) -> None:
     design = record["design"]
     assert (design["reads_per_sample"], design["community_model"], design["ar1_phi"], design["decoy_phi"]) == (5, "ar1", 0.6, 0.4)
     assert "decoy_index" in pd.read_csv(out / "samples.tsv", sep="\t").columns
+
+
+def test_a_later_cruise_of_the_same_stations(genomes: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "year2"
+    assert cli_main(["simulate", "--preset", "tiny", "--seed", "5", "--outdir", str(out), "--reads-per-sample", "5",
+                     "--genomes", str(genomes), "--cruise", "TINY22", "--first-month", "2022-02"]) == 0
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert (samples["cruise"] == "TINY22").all()
+    assert samples["datetime"].str.startswith("2022-").any() and not samples["datetime"].str.startswith("2021-").any()
+    assert samples["sample"].str.endswith("2022-02").any()  # ids carry the month: unique across years
+    assert cli_main(["simulate", "--preset", "tiny", "--outdir", str(tmp_path / "bad"), "--first-month", "2022-13"]) == 2
+    assert "first_month" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests for planktonlm.stages.profiles: k-mer vectors of the embedded reads, and one profile from params."""
+"""Tests for planktonlm.stages.profiles: k-mer vectors of the embedded reads, codebook, per-sample assignment, collection."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.profiles.tables import read_profile
 from planktonlm.stages import Job
-from planktonlm.stages.profiles import build_profile, kmer_vectors
-
-OUTPUTS = ("counts_tsv", "counts_parquet", "codebook", "mean")
+from planktonlm.stages.profiles import assign_profile, collect_profile, fit_codebook, kmer_vectors
 
 
 def write_fastq(path: Path, reads: list[tuple[str, str]]) -> None:
@@ -35,7 +33,7 @@ def test_kmer_vectors_follow_the_embedded_ids(tmp_path: Path) -> None:
     assert "sample S1: 2 k-mer vectors" in (tmp_path / "log").read_text()
 
 
-def profile_job(tmp_path: Path, samples: list[str], n_vectors: int | None = None) -> Job:
+def fit_job(tmp_path: Path, samples: list[str], n_vectors: int | None = None, **section) -> Job:
     rng = np.random.default_rng(1)
     vectors = []
     for sample in samples[:n_vectors]:
@@ -43,24 +41,55 @@ def profile_job(tmp_path: Path, samples: list[str], n_vectors: int | None = None
         path.parent.mkdir(exist_ok=True)
         np.save(path, rng.normal(size=(30, 6)).astype(np.float16))
         vectors.append(str(path))
-    return Job(input={"vectors": vectors}, output={k: str(tmp_path / "out" / k) for k in OUTPUTS},
-               params={"profiles": {"n_otus": 4, "pool_reads_per_sample": 20}, "seed": 2, "samples": samples,
+    return Job(input={"vectors": vectors}, output={"codebook": str(tmp_path / "out" / "codebook.npy")},
+               params={"profiles": {"n_otus": 4, "pool_reads_per_sample": 20, **section}, "seed": 2, "samples": samples,
                        "profile": "embedding"})
 
 
-def test_build_profile_writes_every_declared_output(tmp_path: Path) -> None:
-    job = profile_job(tmp_path, ["S2", "S1"])
-    build_profile(job)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS)
-    counts = read_profile(job.output["counts_tsv"])
+def test_fit_codebook_writes_only_the_codebook(tmp_path: Path) -> None:
+    fit_codebook(fit_job(tmp_path, ["S2", "S1"]))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["codebook.npy"]
+    centres = np.load(tmp_path / "out" / "codebook.npy")
+    assert centres.shape == (4, 6) and centres.dtype == np.float64
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1.0, atol=0.5)  # means of unit vectors
+
+
+def test_fit_codebook_refuses_mismatched_inputs(tmp_path: Path) -> None:
+    with pytest.raises(PlanktonlmInputError, match="2 vectors files for 3 samples"):
+        fit_codebook(fit_job(tmp_path, ["S1", "S2", "S3"], n_vectors=2))
+    with pytest.raises(PlanktonlmInputError, match="n_otus"):
+        fit_codebook(fit_job(tmp_path, ["S1"], n_otus=1))
+    job = fit_job(tmp_path, ["S1"])
+    with pytest.raises(ValueError, match="unknown read profile 'genus'"):
+        fit_codebook(Job(input=job.input, output=job.output, params={**job.params, "profile": "genus"}))
+    assert not (tmp_path / "out").exists()
+
+
+def test_assign_and_collect_write_every_declared_output(tmp_path: Path) -> None:
+    fit_codebook(fit_job(tmp_path, ["S2", "S1"]))
+    codebook = str(tmp_path / "out" / "codebook.npy")
+    per_sample = {}
+    for sample in ("S2", "S1"):
+        per_sample[sample] = {k: str(tmp_path / "samples" / f"{sample}.{k}.{ext}")
+                              for k, ext in (("counts", "tsv"), ("distances", "npy"), ("mean", "tsv"))}
+        assign_profile(Job(input={"vectors": str(tmp_path / "embed" / f"{sample}.npy"), "codebook": codebook},
+                           output=per_sample[sample], params={"sample": sample, "profile": "embedding"}))
+    assert len(list((tmp_path / "samples").iterdir())) == 6
+    assert np.load(per_sample["S1"]["distances"]).shape == (30,)
+    outputs = {k: str(tmp_path / "run" / k) for k in ("counts_tsv", "counts_parquet", "mean", "novelty", "distances")}
+    inputs = {"counts": [per_sample[s]["counts"] for s in ("S2", "S1")],
+              "distances": [per_sample[s]["distances"] for s in ("S2", "S1")],
+              "means": [per_sample[s]["mean"] for s in ("S2", "S1")]}
+    collect_profile(Job(input=inputs, output=outputs, params={"samples": ["S2", "S1"], "profile": "embedding"}))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(outputs)
+    counts = read_profile(outputs["counts_tsv"])
     assert counts.index.tolist() == ["S2", "S1"] and counts.columns[0] == "eotu_0001"  # ids from params
     assert counts.sum(axis=1).tolist() == [30, 30]
 
-
-def test_build_profile_refuses_mismatched_inputs(tmp_path: Path) -> None:
-    with pytest.raises(PlanktonlmInputError, match="2 vector files for 3 samples"):
-        build_profile(profile_job(tmp_path, ["S1", "S2", "S3"], n_vectors=2))
-    with pytest.raises(PlanktonlmInputError, match="n_otus"):
-        job = profile_job(tmp_path, ["S1"])
-        build_profile(Job(input=job.input, output=job.output, params={**job.params, "profiles": {"n_otus": 1}}))
-    assert not (tmp_path / "out").exists()
+    # distances that are not those of the counted fragments (files of two runs) are caught
+    np.save(per_sample["S1"]["distances"], np.zeros(29, dtype=np.float32))
+    with pytest.raises(PlanktonlmInputError, match="29 distances for 30 counted fragments of sample S1"):
+        collect_profile(Job(input=inputs, output=outputs, params={"samples": ["S2", "S1"], "profile": "embedding"}))
+    with pytest.raises(PlanktonlmInputError, match="1 means files for 2 samples"):
+        collect_profile(Job(input={**inputs, "means": inputs["means"][:1]}, output=outputs,
+                            params={"samples": ["S2", "S1"], "profile": "embedding"}))

@@ -1,4 +1,5 @@
-"""Sections "diversity" (alpha diversity over time), "ordination" (PCoA) and "otus" (most variable OTUs)."""
+"""Sections "diversity" (alpha diversity over time), "ordination" (PCoA) and "otus" (most variable OTUs, and
+the novelty of each sample when the cube has it)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from planktonlm.report.format import (
     table,
 )
 from planktonlm.report.sections.common import undated_note
+from planktonlm.report.sections.novelty import novelty_blocks
 from planktonlm.report.selection import metric_order, profiles_available
 from planktonlm.vocab import DISPLAY_NAMES, variable_label
 
@@ -203,12 +205,13 @@ def plot_top_otus(ctx: Context, profile: str, relative: pd.DataFrame, top: list[
 def build_otus(ctx: Context) -> dict:
     profiles_in = {str(k): indexed(v) for k, v in (ctx.inputs.profiles or {}).items() if v is not None and not v.empty}
     if not profiles_in:
-        return {"blocks": [missing("The community profiles")]}
+        return {"blocks": [missing("The community profiles"), *novelty_blocks(ctx)]}
     for counts in profiles_in.values():
         counts.columns = counts.columns.astype(str)
     profiles = profiles_available(ctx, profiles_in)[: ctx.config.max_otu_profiles]
     if not ctx.dated:
-        return {"blocks": [no_dates("Most variable OTUs over time"), *_top_otu_table(ctx, profiles_in, profiles)]}
+        return {"blocks": [no_dates("Most variable OTUs over time"), *_top_otu_table(ctx, profiles_in, profiles),
+                           *novelty_blocks(ctx)]}
     blocks = [caption(f"For each profile, the {ctx.config.n_top_otus} OTUs (features) whose relative abundance "
                       "varies most between samples, each over time. An OTU rising at one depth or season and falling "
                       "elsewhere is the kind of shift the statistics below try to link to the environment.")]
@@ -227,7 +230,7 @@ def build_otus(ctx: Context) -> dict:
     omitted = [p for p in profiles_available(ctx, profiles_in) if p not in profiles]
     if omitted:
         blocks.append(caption("Not drawn: " + esc(", ".join(profile_name(p) for p in omitted)) + "."))
-    return {"top_otus": top_otus, "blocks": blocks}
+    return {"top_otus": top_otus, "blocks": blocks + novelty_blocks(ctx)}
 
 
 def _top_otu_table(ctx: Context, profiles_in: dict[str, pd.DataFrame], profiles: list[str]) -> list[dict]:

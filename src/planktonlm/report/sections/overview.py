@@ -31,6 +31,7 @@ from planktonlm.report.format import (
     testable,
     verdict,
 )
+from planktonlm.report.sections.novelty import novelty_finding
 from planktonlm.report.selection import (
     cv_label,
     dbrda_rows,
@@ -150,6 +151,9 @@ def key_findings(ctx: Context) -> list[str]:
         comparison = _comparison_finding(ctx, profile, target)
         if comparison:
             out.append(comparison)
+    novelty = novelty_finding(ctx)
+    if novelty:
+        out.append(novelty)
     return out
 
 

@@ -1,0 +1,3 @@
+from planktonlm.stages import Job, profiles
+
+profiles.assign_profile(Job.from_snakemake(snakemake))

@@ -1,3 +1,0 @@
-from planktonlm.stages import Job, profiles
-
-profiles.build_profile(Job.from_snakemake(snakemake))
