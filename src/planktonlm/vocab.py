@@ -29,7 +29,7 @@ ABUNDANCE_PREFIX = "abundance_"
 OTU_DIM_PREFIX = "otu_"
 # Per-sample novelty of a read profile: novelty_<profile>(sample), the share (0-1) of the sample's
 # reads farther from every OTU centre than the NOVELTY_QUANTILE of the reference reads' distance
-# to their nearest centre (the reads the codebook was fitted on, or the atlas's).
+# to their nearest centre (every read of the run, or the atlas's own reads).
 NOVELTY_PREFIX = "novelty_"
 NOVELTY_QUANTILE = 0.99
 

@@ -25,7 +25,11 @@ from planktonlm.encoder.tokenizer import MASK_ID, N_SPECIAL, PAD_ID, UNK_ID, Tok
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 NO_BASE = "none"  # model.base: train from scratch
-PRIOR_FLOOR = 1e-4  # smallest share the cruise prior gives a reference
+# Smallest share the cruise prior gives a reference, as a fraction of the uniform share: half.
+# Lower floors (1e-4) score alike on the tuning split but let the prior of one cruise absorb the
+# reads of an organism it lacked into its relatives: a later cruise embedded in that model
+# (an atlas) would then hide the very organisms that novelty should reveal.
+PRIOR_FLOOR_OF_UNIFORM = 0.5
 
 
 @dataclass(frozen=True)
@@ -384,16 +388,18 @@ class ReadEncoder(nn.Module):
         """Estimate the share of each reference among fragments with reference logits (N, G); returns it (G,).
 
         EM for the mixture weights under the tempered likelihood: E-step the posteriors of every
-        fragment, M-step their mean. References the cruise lacks fade towards ``PRIOR_FLOOR`` and
-        stop drawing the reads of their close relatives that the cruise does hold. The floor keeps
-        a rare member (or one the estimate missed) reachable by reads that clearly match it.
+        fragment, M-step their mean. References the cruise lacks fade towards the floor
+        (``PRIOR_FLOOR_OF_UNIFORM`` of a uniform share) and stop drawing the reads of their close
+        relatives that the cruise does hold. The floor keeps a rare member, one the estimate
+        missed, or an organism a later cruise brings, reachable by reads that clearly match it.
         Deterministic: float64 on the CPU.
         """
         z = logits.detach().to("cpu", torch.float64) / self.cfg.affinity_temperature  # (N, G)
         n_ref = z.shape[1]
+        floor = PRIOR_FLOOR_OF_UNIFORM / n_ref
         log_prior = torch.full((n_ref,), -math.log(n_ref), dtype=torch.float64)
         for _ in range(max_iter):
-            share = torch.softmax(z + log_prior, dim=-1).mean(dim=0).clamp(min=PRIOR_FLOOR)  # (G,)
+            share = torch.softmax(z + log_prior, dim=-1).mean(dim=0).clamp(min=floor)  # (G,)
             updated = (share / share.sum()).log()
             converged = bool((updated - log_prior).abs().max() < tol)
             log_prior = updated

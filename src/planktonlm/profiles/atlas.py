@@ -257,5 +257,11 @@ def atlas_inputs(atlas: Atlas) -> dict[str, str]:
     The distance quantiles are always the atlas's: every run's collect_profile rewrites its local
     distances.tsv, which therefore cannot also be that job's reference input.
     """
-    return {relpath: atlas.file(relpath) if relpath in _REWRITTEN_BY_EVERY_RUN else resolve_atlas_file(atlas, relpath, local)
-            for relpath, local in LOCAL_FILES.items()}
+    paths = {relpath: atlas.file(relpath) if relpath in _REWRITTEN_BY_EVERY_RUN else resolve_atlas_file(atlas, relpath, local)
+             for relpath, local in LOCAL_FILES.items()}
+    # The encoder's files are read as one folder (weights, config, tokenizer side by side): all
+    # local, or all the atlas's.
+    encoder = [relpath for relpath in paths if relpath.startswith("encoder/")]
+    if any(paths[relpath] == atlas.file(relpath) for relpath in encoder):
+        paths.update({relpath: atlas.file(relpath) for relpath in encoder})
+    return paths

@@ -149,7 +149,9 @@ def test_resolve_atlas_file_prefers_the_identical_local_file(run, tmp_path: Path
 
     monkeypatch.chdir(local)  # the workflow's working directory: LOCAL_FILES are relative to it
     # distances.tsv: always the atlas's, since every run's collect_profile rewrites the local one
-    changed = {"kmer/codebook.npy", "encoder/model.pt", "encoder/weights.sha256", "embedding/distances.tsv", "kmer/distances.tsv"}
+    # the encoder's files go together: one changed file sends all of them to the atlas
+    changed = {"kmer/codebook.npy", "embedding/distances.tsv", "kmer/distances.tsv"} | {
+        rel for rel in LOCAL_FILES if rel.startswith("encoder/")}
     assert atlas_inputs(atlas) == {rel: atlas.file(rel) if rel in changed else local_rel for rel, local_rel in LOCAL_FILES.items()}
 
 
