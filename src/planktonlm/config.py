@@ -72,7 +72,7 @@ def validate_config(config: dict, *, file: str = "config/config.yaml") -> dict:
     """Return a copy of ``config`` with defaults filled in; raise PlanktonlmInputError if invalid.
 
     Besides the schema, the checks across keys: ``atlas`` needs reads (not with
-    ``published.environment``), ``select.layers`` needs ``published.layer_pattern``, and the
+    ``published.environment``) and replaces ``model.checkpoint``, ``select.layers`` needs ``published.layer_pattern``, and the
     bounds of ``select`` are in order (:func:`select_problems`).
     """
     schema = load_schema("config")
@@ -92,6 +92,11 @@ def validate_config(config: dict, *, file: str = "config/config.yaml") -> dict:
                 file=file, column="atlas", value=filled["atlas"],
                 message="an atlas assigns reads, but published.environment starts the run from published tables (no reads)",
                 expected='atlas: "" for published tables, or no published.environment for a run on reads'))
+        if filled["atlas"] and filled["model"]["checkpoint"]:
+            problems.append(InputProblem(
+                file=file, column="model.checkpoint", value=filled["model"]["checkpoint"],
+                message="an atlas brings its own encoder: model.checkpoint would not be used",
+                expected='model.checkpoint: "" with an atlas, or atlas: "" to embed with the checkpoint'))
     if problems:
         raise PlanktonlmInputError(problems)
     return filled

@@ -157,3 +157,30 @@ def test_a_replaced_atlas_reruns_embedding_and_everything_after(both_years, run_
     np.save(replaced / "kmer" / "codebook.npy", np.zeros((8, 136)))
     done = run_snakemake(both_years, "--dry-run", configfile=changed)
     assert done.returncode != 0 and "kmer/codebook.npy" in done.stdout + done.stderr
+
+
+def test_a_fresh_directory_with_only_the_atlas_gives_the_same_vectors_and_counts(both_years, run_snakemake, series_config,
+                                                                                  tmp_path):
+    """A cruise embedded elsewhere (another machine, no results of the run that froze the atlas) reads
+    the atlas's own files and gets year 1's vectors and OTU counts byte for byte."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(both_years / "y1", elsewhere / "y1")
+    shutil.copytree(both_years / "config", elsewhere / "config")
+    shutil.copytree(both_years / "atlas" / "Y1", elsewhere / "atlas" / "Y1")
+    config = series_config(elsewhere / "y1.yaml", samples="y1/samples.tsv", units="y1/units.tsv", oracle_truth="y1/truth",
+                           atlas="atlas/Y1")
+    done = run_snakemake(elsewhere, "--dry-run", "results/profile/embedding/counts.tsv", "results/profile/kmer/counts.tsv",
+                         configfile=config, check=True)
+    assert str(Path("atlas/Y1/encoder/model.pt")) in done.stdout  # the embedding jobs read the atlas's encoder
+    run_snakemake(elsewhere, "results/profile/embedding/counts.tsv", "results/profile/kmer/counts.tsv", configfile=config,
+                  check=True)
+    before = both_years / "year1_results"
+    for sample in pd.read_csv(both_years / "y1" / "samples.tsv", sep="\t")["sample"]:
+        for rel in (f"embed/{sample}.npy", f"profile/embedding/samples/{sample}.counts.tsv",
+                    f"profile/kmer/samples/{sample}.counts.tsv"):
+            assert (elsewhere / "results" / rel).read_bytes() == (before / rel).read_bytes(), rel
+    for profile in ("embedding", "kmer"):
+        rel = f"profile/{profile}/counts.tsv"
+        assert (elsewhere / "results" / rel).read_bytes() == (before / rel).read_bytes(), rel
+    assert not (elsewhere / "results" / "model").exists()  # nothing trained
+    assert sha256(elsewhere / "atlas" / "Y1" / "encoder" / "model.pt") == sha256(both_years / "atlas" / "Y1" / "encoder" / "model.pt")

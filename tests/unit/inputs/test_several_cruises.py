@@ -194,6 +194,10 @@ def test_config_refuses_an_atlas_with_published_tables_and_reversed_bounds() -> 
     (problem,) = caught.value.problems
     assert problem.column == "atlas" and "published.environment" in problem.message
     with pytest.raises(PlanktonlmInputError) as caught:
+        validate_config({"atlas": "atlas/v1", "model": {"checkpoint": "old/model"}})
+    (problem,) = caught.value.problems
+    assert problem.column == "model.checkpoint" and "own encoder" in problem.message
+    with pytest.raises(PlanktonlmInputError) as caught:
         validate_config({"select": {"years": [2022, 2020], "depth_m": [0, None]}})
     assert [p.column for p in caught.value.problems] == ["select.years"]
     with pytest.raises(PlanktonlmInputError, match="select.months"):
