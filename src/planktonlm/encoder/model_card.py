@@ -62,8 +62,10 @@ def model_card_text(model_dir: str | os.PathLike, genomes_dir: str | os.PathLike
         f"# {model_dir.name}: planktonlm marine base model",
         "",
         "A small DNA transformer (ReadEncoder) pretrained on the reference genomes below, for planktonlm to fine-tune on "
-        "each cruise (`model.base`). A read's vector is its affinity to these genomes (square root of a tempered "
-        "naive-Bayes posterior over their 8-mers) next to the transformer's standardised pooled state.",
+        "each cruise (`model.base`). A read pair's vector is its affinity to these genomes (square root of a tempered "
+        "naive-Bayes posterior over their 8-mers, given both mates) next to the transformer's standardised pooled "
+        "state. Fine-tuning also estimates the cruise's prior over the genomes (EM on its reads; a genome the "
+        "cruise lacks keeps half a uniform share).",
         "",
         "## Checksum",
         "",
