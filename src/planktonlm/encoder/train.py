@@ -369,19 +369,24 @@ def _train(pool: Sequence[PooledFragment], model_dir: Path, model_cfg: ReadEncod
     return model_dir
 
 
-@torch.no_grad()
-def pooled_views(model: ReadEncoder, table: ViewTable, rows: np.ndarray, plan: DevicePlan, batch_size: int) -> torch.Tensor:
-    """Pooled hidden states (2N, C) of both views of ``rows`` on the forward strand."""
-    model.eval()
-    parts = []
+def _forward_views(table: ViewTable, rows: np.ndarray, plan: DevicePlan, batch_size: int):
+    """Yield (view, first row index, ids (b, T), lengths (b,)) on the device: both views of ``rows``, forward strand."""
     for v in range(2):
         for start in range(0, len(rows), batch_size):
             part = rows[start:start + batch_size]
             lengths = table.lengths[v, 0, part]
             ids = torch.from_numpy(table.ids[v, 0, part, : int(lengths.max())].astype(np.int64))  # (b, T)
-            ids_d, lengths_d = plan.to_device(ids), plan.to_device(torch.from_numpy(lengths))
-            with plan.autocast():
-                parts.append(model.pool(model.hidden(ids_d, lengths_d), lengths_d).float().cpu())
+            yield v, start, plan.to_device(ids), plan.to_device(torch.from_numpy(lengths))
+
+
+@torch.no_grad()
+def pooled_views(model: ReadEncoder, table: ViewTable, rows: np.ndarray, plan: DevicePlan, batch_size: int) -> torch.Tensor:
+    """Pooled hidden states (2N, C) of both views of ``rows`` on the forward strand."""
+    model.eval()
+    parts = []
+    for _, _, ids, lengths in _forward_views(table, rows, plan, batch_size):
+        with plan.autocast():
+            parts.append(model.pool(model.hidden(ids, lengths), lengths).float().cpu())
     return torch.cat(parts)
 
 
@@ -390,13 +395,9 @@ def fragment_reference_logits(model: ReadEncoder, table: ViewTable, rows: np.nda
                               batch_size: int) -> torch.Tensor:
     """Reference logits (N, G) of ``rows``, summed over a fragment's two views (its mates), forward strand."""
     total = torch.zeros((len(rows), model.cfg.n_reference))
-    for v in range(2):
-        for start in range(0, len(rows), batch_size):
-            part = rows[start:start + batch_size]
-            lengths = table.lengths[v, 0, part]
-            ids = torch.from_numpy(table.ids[v, 0, part, : int(lengths.max())].astype(np.int64))  # (b, T)
-            ids_d, lengths_d = plan.to_device(ids), plan.to_device(torch.from_numpy(lengths))
-            total[start:start + len(part)] += model.reference_logits(ids_d, lengths_d).cpu()  # (b, G)
+    for _, start, ids, lengths in _forward_views(table, rows, plan, batch_size):
+        logits = model.reference_logits(ids, lengths).cpu()  # (b, G)
+        total[start:start + len(logits)] += logits
     return total
 
 
