@@ -21,7 +21,8 @@ CUBE_CONFIG = cube_config(config)
 # codebook fitting. ATLAS_FILES maps each of its files (encoder/model.pt, embedding/codebook.npy,
 # ...) to the path a job reads: the atlas's file, or the identical file of the run that froze it,
 # so that run's per-sample results keep their inputs and are reused (see profiles.atlas).
-ATLAS = load_atlas(atlas_folder(config)) if atlas_folder(config) else None
+ATLAS_FOLDER = atlas_folder(config)
+ATLAS = load_atlas(ATLAS_FOLDER) if ATLAS_FOLDER else None
 ATLAS_FILES = atlas_inputs(ATLAS) if ATLAS is not None else {}
 KMER_K = ATLAS.kmer_k if ATLAS is not None else config["profiles"]["kmer_k"]
 
@@ -116,18 +117,21 @@ def encoder_sha256_file(wildcards):
     return ATLAS_FILES["encoder/weights.sha256"] if ATLAS is not None else "results/model/weights.sha256"
 
 
+def vectors_file(profile, sample):
+    """The file of one sample's read vectors of one profile (embedding or kmer)."""
+    if profile == "embedding":
+        return f"results/embed/{sample}.npy"
+    return f"results/profile/kmer/vectors/{sample}.npy"
+
+
 def sample_vectors(wildcards):
     """One sample's read vectors of one profile."""
-    if wildcards.profile == "embedding":
-        return f"results/embed/{wildcards.sample}.npy"
-    return f"results/profile/kmer/vectors/{wildcards.sample}.npy"
+    return vectors_file(wildcards.profile, wildcards.sample)
 
 
 def profile_vectors(wildcards):
     """Per-sample read vectors of one profile, in sample-sheet order."""
-    if wildcards.profile == "embedding":
-        return [f"results/embed/{s}.npy" for s in SAMPLES]
-    return [f"results/profile/kmer/vectors/{s}.npy" for s in SAMPLES]
+    return [vectors_file(wildcards.profile, s) for s in SAMPLES]
 
 
 def codebook_file(wildcards):
