@@ -15,14 +15,24 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the repository's workflow with ``workdir`` as working directory."""
+def snakemake_command(workdir: Path, *args: str, configfile: Path | None = None) -> list[str]:
+    """The command line :func:`snakemake` runs (run it in ``workdir`` with :func:`snakemake_env`)."""
     cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", *args]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    return cmd
+
+
+def snakemake_env() -> dict[str, str]:
+    """The environment :func:`snakemake` runs in: the venv's tools first on PATH."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with ``workdir`` as working directory."""
+    cmd = snakemake_command(workdir, *args, configfile=configfile)
+    done = subprocess.run(cmd, cwd=workdir, env=snakemake_env(), capture_output=True, text=True)
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
     return done
@@ -46,6 +56,17 @@ def run_snakemake():
 
 
 @pytest.fixture(scope="session")
+def start_snakemake():
+    """start_snakemake(workdir, *args, configfile=..., **popen_kwargs) -> Popen: run_snakemake's command, not waited for."""
+
+    def start(workdir: Path, *args: str, configfile: Path | None = None, **popen_kwargs) -> subprocess.Popen:
+        return subprocess.Popen(snakemake_command(workdir, *args, configfile=configfile), cwd=workdir, env=snakemake_env(),
+                                **popen_kwargs)
+
+    return start
+
+
+@pytest.fixture(scope="session")
 def tiny_cruise(tmp_path_factory) -> Path:
     """A simulated tiny cruise in a fresh working directory (cruise/ holds sheets, reads, truth)."""
     workdir = tmp_path_factory.mktemp("tiny")
@@ -59,6 +80,19 @@ def tiny_cruise(tmp_path_factory) -> Path:
 def tiny_config(tiny_cruise) -> Path:
     """Config for the tiny cruise: the shipped config with the tiny sheets and small models."""
     return write_config(tiny_cruise / "tiny.yaml", TINY_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_full_run(tiny_cruise, tiny_config, tmp_path_factory) -> Path:
+    """The whole DAG on the tiny cruise with ``tiny_config``, in its own fresh directory (shared, read-only).
+
+    tiny_cruise itself is left without results (test_workflow's dry run checks that).
+    """
+    workdir = tmp_path_factory.mktemp("tiny_full")
+    shutil.copytree(tiny_cruise / "cruise", workdir / "cruise")
+    shutil.copytree(tiny_cruise / "config", workdir / "config")
+    snakemake(workdir, configfile=tiny_config, check=True)
+    return workdir
 
 
 @pytest.fixture(scope="session")

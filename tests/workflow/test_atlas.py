@@ -78,7 +78,7 @@ def test_adding_year_2_plans_only_its_samples_and_the_cross_cruise_stages(series
     year2 = set(pd.read_csv(series / "y2" / "samples.tsv", sep="\t")["sample"])
     done = run_snakemake(series, "--dry-run", configfile=series / "y12.yaml", check=True)
     jobs = planned(done.stdout + done.stderr)
-    for rule in ("cutadapt_pe", "merge_units_pe", "embed_sample", "kmer_vectors", "assign_profile"):
+    for rule in ("check_fastq", "cutadapt_pe", "merge_units_pe", "embed_sample", "kmer_vectors", "assign_profile"):
         assert jobs.pop(rule) == year2, rule
     assert "train_encoder" not in jobs and "fit_codebook" not in jobs
     cross_cruise = {"read_accounting", "multiqc", "collect_profile", "cube", "ecology", "shifts", "report"}
@@ -151,7 +151,7 @@ def test_a_replaced_atlas_reruns_embedding_and_everything_after(both_years, run_
     assert jobs.pop("embed_sample") == every_sample
     assert jobs.pop("kmer_vectors") == every_sample and jobs.pop("assign_profile") == every_sample
     assert {"collect_profile", "cube", "ecology", "shifts", "report"} <= set(jobs)
-    assert not {"cutadapt_pe", "merge_units_pe", "train_encoder", "fit_codebook"} & set(jobs)
+    assert not {"check_fastq", "cutadapt_pe", "merge_units_pe", "train_encoder", "fit_codebook"} & set(jobs)
     # a changed atlas file is refused before any job
     (replaced / "kmer" / "codebook.npy").chmod(0o644)
     np.save(replaced / "kmer" / "codebook.npy", np.zeros((8, 136)))

@@ -36,7 +36,7 @@ def test_dry_run_plans_every_stage(run_snakemake, tiny_cruise, tiny_config):
     samples = pd.read_csv(tiny_cruise / "cruise" / "samples.tsv", sep="\t")
     units = pd.read_csv(tiny_cruise / "cruise" / "units.tsv", sep="\t")
     counts = job_counts(done.stdout + done.stderr)
-    assert counts["cutadapt_pe"] == len(units)
+    assert counts["check_fastq"] == counts["cutadapt_pe"] == len(units)
     assert counts["merge_units_pe"] == counts["embed_sample"] == counts["kmer_vectors"] == len(samples)
     assert counts["fit_codebook"] == counts["collect_profile"] == counts["ecology"] == 2
     assert counts["assign_profile"] == 2 * len(samples)
@@ -81,9 +81,18 @@ def bad_cases() -> list[Path]:
     return sorted(p for p in BAD_INPUTS.iterdir() if (p / "config.yaml").exists()) if BAD_INPUTS.exists() else []
 
 
+def caught_by(case: Path) -> str:
+    """"parse time" or "check_fastq SAMPLE UNIT" (expected.txt, written by make_corpus.py)."""
+    lines = (case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("# caught by:"))
+
+
 @pytest.mark.parametrize("case", bad_cases(), ids=lambda p: p.name)
 def test_bad_input_stops_before_any_job(run_snakemake, case, tmp_path):
-    """Every case of the bad-input corpus is refused at parse time with a precise message."""
+    """Every case of the bad-input corpus is refused with a precise message: sheet and file problems
+    at parse time (no job runs, no results/ at all), FASTQ content problems by the unit's
+    check_fastq job (the job fails, the message is in its log and in Snakemake's output, and that
+    unit is never trimmed nor any sample merged)."""
     shutil.copytree(BAD_INPUTS, tmp_path / BAD_INPUTS.relative_to(REPO))  # cases share _reads/
     target = tmp_path / case.relative_to(REPO)
     done = run_snakemake(tmp_path, "--cores", "1", configfile=target / "config.yaml")
@@ -91,9 +100,37 @@ def test_bad_input_stops_before_any_job(run_snakemake, case, tmp_path):
     assert done.returncode != 0
     assert "planktonlm found" in output and "problem" in output
     expected = (case / "expected.txt").read_text().splitlines() if (case / "expected.txt").exists() else []
-    for needle in (line.strip() for line in expected if line.strip() and not line.startswith("#")):
+    needles = [line.strip() for line in expected if line.strip() and not line.startswith("#")]
+    for needle in needles:
         assert needle in output, f"{case.name}: {needle!r} missing from\n{output[-3000:]}"
-    assert not (tmp_path / "results").exists(), "a job ran although the input was bad"
+    results = tmp_path / "results"
+    if caught_by(case) == "parse time":
+        assert not results.exists(), "a job ran although the input was bad"
+        return
+    _, sample, unit = caught_by(case).split()
+    assert "Error in rule check_fastq" in output
+    log = (results / "logs" / "check_fastq" / sample / f"{unit}.log").read_text()
+    for needle in needles:
+        assert needle in log, f"{case.name}: {needle!r} missing from the check's log\n{log[-3000:]}"
+    assert not (results / "qc" / "checks" / sample / f"{unit}.tsv").exists(), "a failed check left its report"
+    assert not list((results / "qc" / "units" / sample).glob(f"{unit}*")), "the bad unit was trimmed"
+    assert not list((results / "qc").glob("*.fastq.gz")), "reads were merged although a unit is bad"
+
+
+GOOD_VARIANTS = REPO / "tests" / "data" / "good_variants"
+
+
+@pytest.mark.parametrize("variant", sorted(p for p in GOOD_VARIANTS.iterdir() if p.is_dir()), ids=lambda p: p.name)
+def test_spreadsheet_variant_of_a_good_cruise_plans_its_qc(run_snakemake, variant, tmp_path):
+    """CR LF, CR, byte-order marks, UTF-16 (what spreadsheets write) pass parse time: the good
+    cruise's units are planned, no '\\r' or BOM in any path."""
+    for folder in ("good_cruise", "good_variants"):
+        shutil.copytree(REPO / "tests" / "data" / folder, tmp_path / "tests" / "data" / folder)
+    done = run_snakemake(tmp_path, "--dry-run", "results/qc/multiqc_report.html",
+                         configfile=tmp_path / variant.relative_to(REPO) / "config.yaml", check=True)
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["check_fastq"] == counts["cutadapt_pe"] == 4
+    assert not (tmp_path / "results").exists()
 
 
 def test_every_stage_writes_its_contract(full_run):

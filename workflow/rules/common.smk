@@ -1,5 +1,7 @@
 # Parse-time validation and input functions. Everything here runs before any job starts:
-# a bad config, sample sheet, unit sheet or FASTQ stops the run with every problem listed.
+# a bad config, sample sheet or unit sheet, or a FASTQ file that is missing, unreadable, empty or
+# listed twice, stops the run with every problem listed. FASTQ content (every record) is checked
+# by one check_fastq job per unit (qc.smk), before that unit's QC.
 import os
 import re
 
@@ -12,8 +14,9 @@ config.update(validate_config(config))
 
 # Published tables (published.environment set) skip reads, QC, encoder and read profiles.
 PUBLISHED = is_published(config)
-# Files that passed a full scan (same path, size, mtime) are not streamed again at every parse.
-CRUISE = load_workflow_cruise(config, scan_cache=".snakemake/planktonlm/fastq_scans.json")
+# Sheets and files only: the content of the reads is the check_fastq jobs' (streaming it here
+# would delay every start, and every cluster job's parse, by the time to read all reads).
+CRUISE = load_workflow_cruise(config, scan_content=False)
 SAMPLES = CRUISE.sample_ids()
 # The cube gets (and hashes) only the sections upstream of it: a report option reruns the report alone.
 CUBE_CONFIG = cube_config(config)
@@ -34,7 +37,7 @@ def id_regex(ids):
 
 wildcard_constraints:
     sample=id_regex(SAMPLES),
-    unit="[A-Za-z0-9._-]+",
+    unit=id_regex(sorted(set(CRUISE.units["unit"]))),
 
 
 PAIRED = id_regex(CRUISE.paired_samples())
@@ -45,6 +48,11 @@ def unit_fastqs(wildcards):
     """Raw FASTQ(s) of one unit: {'fq1': ..., 'fq2': ...} (fq2 only when paired)."""
     unit = CRUISE.unit(wildcards.sample, wildcards.unit)
     return {"fq1": unit.fq1, "fq2": unit.fq2} if unit.fq2 else {"fq1": unit.fq1}
+
+
+def unit_sheet(wildcards):
+    """The units sheet that lists one unit, for the check's messages."""
+    return CRUISE.unit_sheet(wildcards.sample, wildcards.unit)
 
 
 def qc_units_r1(wildcards):

@@ -20,6 +20,7 @@ rule embed_sample:
     threads: config["embed"]["threads"]
     resources:
         gpu=EMBED_GPUS,
+        **cuda_job_resources(EMBED_GPUS),
     conda:
         "../envs/encoder.yaml"
     script:

@@ -1,9 +1,35 @@
-# Read QC: cutadapt per unit, units merged per sample, read accounting, MultiQC.
+# Read QC: FASTQ checks and cutadapt per unit, units merged per sample, read accounting, MultiQC.
+
+
+# Every record of a unit's raw FASTQ checked (validate.fastq_scan), one job per unit, ahead of
+# the QC jobs (priority). A bad file fails here, naming the file, the record, the units sheet,
+# sample and unit, and its unit is never trimmed. cutadapt takes the report as ancient(): it
+# orders the jobs, but a check rerun alone (validate.fastq_scan changed) reruns no QC.
+rule check_fastq:
+    input:
+        unpack(unit_fastqs),
+    output:
+        report="results/qc/checks/{sample}/{unit}.tsv",
+    log:
+        "results/logs/check_fastq/{sample}/{unit}.log",
+    benchmark:
+        "results/benchmarks/check_fastq/{sample}/{unit}.tsv"
+    params:
+        fastq_scan=config["validate"]["fastq_scan"],
+        sample="{sample}",
+        unit="{unit}",
+        units_sheet=unit_sheet,
+    priority: 10
+    conda:
+        "../envs/qc.yaml"
+    script:
+        "../scripts/check_fastq.py"
 
 
 rule cutadapt_pe:
     input:
         unpack(unit_fastqs),
+        check=ancient("results/qc/checks/{sample}/{unit}.tsv"),
     output:
         r1=temp("results/qc/units/{sample}/{unit}_R1.fastq"),
         r2=temp("results/qc/units/{sample}/{unit}_R2.fastq"),
@@ -27,6 +53,7 @@ rule cutadapt_pe:
 rule cutadapt_se:
     input:
         unpack(unit_fastqs),
+        check=ancient("results/qc/checks/{sample}/{unit}.tsv"),
     output:
         r1=temp("results/qc/units/{sample}/{unit}_R1.fastq"),
         json="results/qc/units/{sample}/{unit}.cutadapt.json",

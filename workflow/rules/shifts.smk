@@ -15,7 +15,7 @@ rule shifts:
     params:
         shifts=config["shifts"],
         seed=config["seed"],
-    threads: workflow.cores
+    threads: SHIFTS_THREADS
     conda:
         "../envs/stats.yaml"
     script:

@@ -30,9 +30,10 @@ if ATLAS is None:
             seed=config["seed"],
             samples=SAMPLES,
             paired_samples=CRUISE.paired_samples(),
-        threads: workflow.cores
+        threads: TRAIN_THREADS
         resources:
             gpu=TRAIN_GPUS,
+            **cuda_job_resources(TRAIN_GPUS),
         conda:
             "../envs/encoder.yaml"
         script:

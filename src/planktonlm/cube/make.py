@@ -40,7 +40,7 @@ def make_cube(
     config's ``samples`` and ``units``; the samples the config's ``select`` keeps are the cube's.
     ``config``: the config the cube is built under (its hash is recorded; the workflow passes the
     validated config without the sections downstream of the cube). The sheets are validated as at
-    workflow start (FASTQ files only quick-scanned). ``novelty_tsvs``: profile -> novelty.tsv of
+    workflow start; FASTQ contents are not read again (the check_fastq jobs scanned them). ``novelty_tsvs``: profile -> novelty.tsv of
     the profile stage, each giving the variable ``novelty_<profile>(sample)``. ``truth_dir``: one
     truth folder or a list (several simulated cruises). Input checksums are keyed by the paths as
     given, so relative paths in the workflow keep the file independent of the working folder.
@@ -48,7 +48,7 @@ def make_cube(
     """
     validate = config.get("validate", {})
     sample_filter = SampleFilter.from_config(config)
-    cruise = load_cruise(samples_tsv, units_tsv, fastq_scan="quick",
+    cruise = load_cruise(samples_tsv, units_tsv, fastq_scan=None,
                          pressure_tolerance=validate.get("pressure_tolerance", 0.15), sample_filter=sample_filter)
     sheets = as_paths(samples_tsv) + as_paths(units_tsv)
     inputs = {path: sha256_file(path) for path in sheets}

@@ -7,7 +7,11 @@ PlanktonlmInputError tells the user all there is to fix. The check families, in 
 4. what a schema cannot say: unique ids, physical ranges, pressure vs depth, ISO 8601 dates,
    units vs samples (:mod:`.checks`), FASTQ files present and readable (:mod:`.fastq_checks`);
 5. FASTQ content (:mod:`.fastq_checks` with :mod:`planktonlm.reads.fastq`): compression
-   integrity, syntax, quality lengths, mates.
+   integrity, syntax, quality lengths and characters, unique read ids, mates.
+
+Families 1-4 are instant and run when the workflow starts; family 5 streams every read, so the
+workflow runs it as one ``check_fastq`` job per unit (in parallel, before that unit's QC) and
+``load_cruise(..., fastq_scan=None)`` leaves it out. ``planktonlm validate`` runs all five.
 
 Several cruises: ``samples`` and ``units`` may each be a list of sheets, checked one by one
 (row numbers per file), then across them (a sample id in one sample sheet only, a unit's sample
@@ -21,8 +25,9 @@ Row numbers are 1-based data rows (the header is row 0), as in InputProblem.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -36,7 +41,7 @@ from planktonlm.inputs.checks import (
     check_units_vs_sheets,
     parse_datetimes,
 )
-from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, ScanCache, check_fastq_files, scan_fastq_content
+from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, check_fastq_files, scan_fastq_content
 from planktonlm.inputs.select import SampleFilter, select_samples
 from planktonlm.inputs.sheets import PathLike, check_cells, column_problems, read_tsv, required_columns
 from planktonlm.vocab import NON_ENV_COLUMNS
@@ -65,10 +70,27 @@ class Cruise:
     ``samples``: index = sample id (file order); columns as in samples.tsv; ``cruise`` and
     ``station`` strings, ``datetime`` UTC timestamps, every other column float (NaN = missing).
     ``units``: columns sample, unit, fq1, fq2 (fq2 == "" for single-end), rows in file order.
+    ``unit_sheets``: (sample, unit) -> the units sheet that lists the unit.
+
+    Look-ups by sample and unit use dictionaries built once: the workflow asks them for every job
+    of every unit while it builds its DAG.
     """
 
     samples: pd.DataFrame
     units: pd.DataFrame
+    unit_sheets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @cached_property
+    def _units_by_sample(self) -> dict[str, list[Unit]]:
+        by_sample: dict[str, list[Unit]] = {sample: [] for sample in self.samples.index}
+        for row in self.units[["sample", "unit", "fq1", "fq2"]].itertuples(index=False):
+            by_sample.setdefault(row.sample, []).append(Unit(row.sample, row.unit, row.fq1, row.fq2))
+        return by_sample
+
+    def _units_list(self, sample: str) -> list[Unit]:
+        if sample not in self.samples.index:
+            raise KeyError(f"unknown sample {sample!r}")
+        return self._units_by_sample[sample]
 
     def sample_ids(self) -> list[str]:
         return list(self.samples.index)
@@ -80,18 +102,22 @@ class Cruise:
 
     def unit_ids(self, sample: str) -> list[str]:
         """Unit ids of ``sample``, in file order."""
-        return list(self.units_of(sample)["unit"])
+        return [u.unit for u in self._units_list(sample)]
 
     def unit(self, sample: str, unit: str) -> Unit:
         """One unit of a sample (KeyError if there is no such unit)."""
-        rows = self.units_of(sample)
-        rows = rows[rows["unit"] == unit]
-        if rows.empty:
-            raise KeyError(f"sample {sample!r} has no unit {unit!r}")
-        return Unit(**rows.iloc[0].to_dict())
+        for candidate in self._units_list(sample):
+            if candidate.unit == unit:
+                return candidate
+        raise KeyError(f"sample {sample!r} has no unit {unit!r}")
+
+    def unit_sheet(self, sample: str, unit: str) -> str:
+        """The units sheet that lists a unit, for messages ("" if not known; KeyError for no such unit)."""
+        self.unit(sample, unit)
+        return self.unit_sheets.get((sample, unit), "")
 
     def is_paired(self, sample: str) -> bool:
-        return bool((self.units_of(sample)["fq2"] != "").all())
+        return all(u.paired for u in self._units_list(sample))
 
     def paired_samples(self) -> list[str]:
         return [s for s in self.sample_ids() if self.is_paired(s)]
@@ -189,9 +215,8 @@ def load_cruise(
     samples_tsv: PathLike | Sequence[PathLike],
     units_tsv: PathLike | Sequence[PathLike],
     *,
-    fastq_scan: str = "full",
+    fastq_scan: str | None = "full",
     pressure_tolerance: float = 0.15,
-    scan_cache: PathLike | None = None,
     sample_filter: SampleFilter | None = None,
 ) -> Cruise:
     """Read and validate samples.tsv, units.tsv and every FASTQ; raise PlanktonlmInputError with all problems.
@@ -199,14 +224,14 @@ def load_cruise(
     ``samples_tsv`` / ``units_tsv``: one sheet, or a list of sheets (e.g. one per cruise), each
     checked on its own (row numbers per file) and concatenated in the given order; a sample id
     may occur in one sample sheet only, and a unit may name a sample of any of them.
-    ``fastq_scan``: "full" streams every record, "quick" the first QUICK_SCAN_RECORDS of each file.
-    ``scan_cache``: optional JSON file remembering files that already passed (same path, size
-    and mtime), so that re-validating an unchanged cruise does not stream the reads again.
+    ``fastq_scan``: "full" streams every record, "quick" the first QUICK_SCAN_RECORDS of each
+    file, None reads no FASTQ content (files are still checked: present, readable, regular,
+    not empty, listed once); the workflow leaves the content to its check_fastq jobs.
     ``sample_filter``: the ``select`` section; samples it leaves out are dropped, with their
     units, after the sheets are checked and before the FASTQ files are (theirs need not exist).
     FASTQ paths are taken relative to the current working directory.
     """
-    if fastq_scan not in FASTQ_SCAN_RECORDS:
+    if fastq_scan is not None and fastq_scan not in FASTQ_SCAN_RECORDS:
         raise ValueError(f"fastq_scan must be one of {sorted(FASTQ_SCAN_RECORDS)}, not {fastq_scan!r}")
     samples_files, units_files = as_paths(samples_tsv), as_paths(units_tsv)
     if not samples_files or not units_files:
@@ -224,23 +249,25 @@ def load_cruise(
     kept, filter_problems = _selected(samples, samples_files, sample_filter)
     problems += filter_problems
     seen: dict[str, tuple[str, int, str]] = {}
-    cache = ScanCache(scan_cache)
     for units_file, table in zip(units_files, units):
         if table.typed is None:
             continue
         typed = table.typed if kept is None else table.typed[table.typed["sample"].isin(kept)]
         bad_rows, file_problems = check_fastq_files(typed, units_file, seen)
         problems += file_problems
-        logger.info("scanning the FASTQ files of %d units (%s scan)", len(typed), fastq_scan)
-        problems += scan_fastq_content(typed, bad_rows, units_file, FASTQ_SCAN_RECORDS[fastq_scan], cache)
+        if fastq_scan is not None:
+            logger.info("scanning the FASTQ files of %d units (%s scan)", len(typed), fastq_scan)
+            problems += scan_fastq_content(typed, bad_rows, units_file, FASTQ_SCAN_RECORDS[fastq_scan])
     if problems:
         raise PlanktonlmInputError(problems)
     sample_frame = pd.concat([_samples_frame(t.typed) for t in samples])
     unit_frame = pd.concat([_units_frame(t.typed) for t in units], ignore_index=True)
+    sheets = {(sample, unit): file for file, t in zip(units_files, units) for sample, unit in zip(t.typed["sample"], t.typed["unit"])}
     if kept is not None:
         sample_frame = sample_frame[sample_frame.index.isin(kept)]
         unit_frame = unit_frame[unit_frame["sample"].isin(kept)].reset_index(drop=True)
-    cruise = Cruise(samples=sample_frame, units=unit_frame)
+        sheets = {key: file for key, file in sheets.items() if key[0] in kept}
+    cruise = Cruise(samples=sample_frame, units=unit_frame, unit_sheets=sheets)
     logger.info("inputs valid: %d samples, %d units", len(cruise.samples), len(cruise.units))
     return cruise
 
@@ -260,19 +287,20 @@ def _selected(
     return set(meta.loc[keep, "sample"].dropna()), problems
 
 
-def load_workflow_cruise(config: dict, *, scan_cache: PathLike | None = None) -> Cruise:
+def load_workflow_cruise(config: dict, *, scan_content: bool = True) -> Cruise:
     """The cruise of a validated workflow config: every check of ``load_cruise`` on the sheets of
     ``samples`` and ``units`` (a path or a list of paths each), keeping the samples that
     ``select`` keeps; or an empty cruise when the run starts from published tables
-    (``published.environment`` set)."""
+    (``published.environment`` set). ``scan_content``: stream the FASTQ content as
+    ``validate.fastq_scan`` says (``planktonlm validate``); False leaves it to the workflow's
+    check_fastq jobs, so that starting a run takes no longer for large read files."""
     if is_published(config):
         return Cruise(samples=pd.DataFrame(index=pd.Index([], name="sample")),
                       units=pd.DataFrame(columns=["sample", "unit", "fq1", "fq2"]))
     return load_cruise(
         config["samples"],
         config["units"],
-        fastq_scan=config["validate"]["fastq_scan"],
+        fastq_scan=config["validate"]["fastq_scan"] if scan_content else None,
         pressure_tolerance=config["validate"]["pressure_tolerance"],
-        scan_cache=scan_cache,
         sample_filter=SampleFilter.from_config(config),
     )

@@ -1,19 +1,19 @@
 """The FASTQ files of units.tsv: present, readable, listed once, and their content scanned.
 
-Check family 4 (files) and 5 (content, with :mod:`planktonlm.reads.fastq`: compression
-integrity, syntax, quality lengths, mates) of the cruise validation. Successful scans are
-remembered in an optional JSON cache keyed by path, size and mtime.
+Check family 4 (files: instant, at workflow start) and 5 (content, with
+:mod:`planktonlm.reads.fastq`: compression integrity, syntax, quality lengths and characters,
+unique read ids, mates) of the cruise validation. The content check of one unit,
+:func:`check_unit_content`, is what the workflow's check_fastq job runs (one job per unit, before
+its QC) and what ``planktonlm validate`` runs for every unit; both report a problem with the
+units sheet, sample and unit (:func:`unit_context`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 
@@ -99,67 +99,50 @@ def check_fastq_files(
 # --------------------------------------------------------------------------------------------
 
 
-class ScanCache:
-    """Remembers successful scans by (path, size, mtime): the Snakefile is parsed again by every
-    cluster job, and re-streaming every FASTQ each time would cost more than the job."""
-
-    def __init__(self, path: PathLike | None):
-        self.path = None if path is None else Path(path)
-        self.entries: dict[str, list[int]] = {}
-        if self.path is not None and self.path.is_file():
-            try:
-                self.entries = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                self.entries = {}  # a damaged cache only costs a rescan
-
-    @staticmethod
-    def key(paths: Sequence[str], max_records: int | None) -> str:
-        identity = []
-        for p in paths:
-            info = os.stat(p)
-            identity.append([os.path.realpath(p), info.st_size, info.st_mtime_ns])
-        return json.dumps([max_records, identity])
-
-    def get(self, key: str) -> list[int] | None:
-        return self.entries.get(key)
-
-    def put(self, key: str, counts: list[int]) -> None:
-        self.entries[key] = counts
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as handle:
-            json.dump(self.entries, handle)
-        os.replace(handle.name, self.path)
+def check_unit_content(fq1: str, fq2: str | None, max_records: int | None, where: str) -> list[FastqStats]:
+    """Stream one unit's FASTQ file(s) (all records, or the first ``max_records``): the stats of
+    each file, or PlanktonlmInputError whose problems end with ``where`` (e.g. "[units.tsv:
+    sample S1, unit L1]", :func:`unit_context`), so that the message leads from the file back to the sheet."""
+    try:
+        if not fq2:
+            return [scan_fastq(fq1, max_records)]
+        return list(scan_fastq_pair(fq1, fq2, max_records))
+    except PlanktonlmInputError as exc:
+        raise PlanktonlmInputError([replace(p, message=f"{p.message} {where}") for p in exc.problems]) from None
 
 
-def _scan_unit(fq1: str, fq2: str | None, max_records: int | None) -> list[FastqStats]:
-    if fq2 is None:
-        return [scan_fastq(fq1, max_records)]
-    return list(scan_fastq_pair(fq1, fq2, max_records))
+def unit_context(units_sheet: str, sample: str, unit: str) -> str:
+    """The unit a FASTQ problem is reported against: "[config/units.tsv: sample S1, unit L1]".
+
+    Sheet, sample and unit, not the row number: the workflow passes this to each check_fastq job
+    as params, and a row number would change (and rerun the check of every later unit, streaming
+    its reads again) whenever a row is inserted above; sample and unit name the row as surely."""
+    return f"[{units_sheet}: sample {sample}, unit {unit}]"
 
 
-def scan_fastq_content(
-    units: pd.DataFrame, skip_rows: set[int], file: str, max_records: int | None, cache: ScanCache
-) -> list[InputProblem]:
+def scan_fastq_content(units: pd.DataFrame, skip_rows: set[int], file: str, max_records: int | None) -> list[InputProblem]:
+    """:func:`check_unit_content` for every row of a typed unit sheet (rows in ``skip_rows`` left
+    out: their files are unusable); every unit's problems, collected."""
     problems = []
     for row, sample, unit, fq1, fq2 in zip(units.index, units["sample"], units["unit"], units["fq1"], units["fq2"]):
-        paths = [p for p in (fq1, fq2) if p is not None]
         if fq1 is None or row in skip_rows:
             continue
-        key = ScanCache.key(paths, max_records)
-        if cache.get(key) is not None:
-            continue
         try:
-            stats = _scan_unit(fq1, fq2, max_records)
+            check_unit_content(fq1, fq2, max_records, unit_context(file, sample, unit))
         except PlanktonlmInputError as exc:
-            context = f" [{file} row {row}: sample {sample}, unit {unit}]"
-            problems += [replace(p, message=p.message + context) for p in exc.problems]
-            continue
-        cache.put(key, [n for s in stats for n in (s.n_reads, s.n_bases)])
-    cache.save()
+            problems += exc.problems
     return problems
 
 
+CHECK_REPORT_COLUMNS = ["sample", "unit", "mate", "file", "records", "bases", "mean_length", "scan"]
+
+
+def check_report(sample: str, unit: str, paths: Iterable[str], stats: Iterable[FastqStats], scan: str) -> pd.DataFrame:
+    """One row per file of a unit that passed its check: what was read (``scan`` full = every
+    record, quick = the first QUICK_SCAN_RECORDS). No time stamps: the same files give the same table."""
+    rows = [
+        {"sample": sample, "unit": unit, "mate": f"R{mate}", "file": path, "records": s.n_reads, "bases": s.n_bases,
+         "mean_length": round(s.mean_length, 2), "scan": scan if scan == "full" else f"quick (first {QUICK_SCAN_RECORDS} records)"}
+        for mate, (path, s) in enumerate(zip(paths, stats), start=1)
+    ]
+    return pd.DataFrame(rows, columns=CHECK_REPORT_COLUMNS)

@@ -62,18 +62,40 @@ def _header_problems(file: str, first_line: str, expected_columns: Sequence[str]
     ]
 
 
+def _read_text(file: str) -> tuple[str, InputProblem | None]:
+    """The sheet as text: UTF-8 (a byte-order mark dropped), or UTF-16 with its byte-order mark
+    (Excel's "Unicode Text"); anything else is refused with the line of the first bad byte."""
+    expected = "a readable UTF-8 text file (in a spreadsheet: save as tab-separated text, UTF-8)"
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return "", _structure_problem(file, f"cannot read the file: {exc}", expected)
+    encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
+    try:
+        return data.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start]
+        return "", _structure_problem(file, f"not {encoding.removesuffix('-sig').upper()} text: byte 0x{byte:02X} on line {line} "
+                                      "(a sheet saved in a legacy encoding such as Latin-1 or Windows-1252?)", expected)
+
+
 def read_tsv(path: PathLike, expected_columns: Sequence[str]) -> tuple[pd.DataFrame | None, list[InputProblem]]:
     """Raw read: every cell a str, index = 1-based data row (blank lines skipped but counted).
 
     Lines starting with ``#`` before the header are comments (the sheet templates in config/
     explain themselves that way); rows are counted from the header line (row 0).
+
+    What spreadsheets write is read as it is meant: a UTF-8 byte-order mark is dropped, and
+    Windows (CR LF) and old Mac (CR) line ends count as line ends, so that no '\r' ends up at
+    the end of a FASTQ path or an id.
     """
     file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8-sig") as handle:  # utf-8-sig: spreadsheets write a BOM
-            lines = handle.read().split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [_structure_problem(file, f"cannot read the file: {exc}", "a readable UTF-8 text file")]
+    text, problem = _read_text(file)
+    if problem is not None:
+        return None, [problem]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while len(lines) > 1 and lines[0].startswith("#"):
         lines = lines[1:]
     if not lines or not lines[0].strip():
@@ -189,6 +211,8 @@ def _cell_problem(error: jsonschema.ValidationError, column_schema: dict, file: 
         message = "not a number"
     elif error.validator == "pattern":
         message = "contains characters that are not allowed"
+    elif error.validator == "not" and "description" in error.validator_value:
+        message = error.validator_value["description"]
     else:
         message = error.message
     return InputProblem(
@@ -197,7 +221,8 @@ def _cell_problem(error: jsonschema.ValidationError, column_schema: dict, file: 
 
 
 def check_cells(frame: pd.DataFrame, schema_name: str, file: str) -> tuple[pd.DataFrame, list[InputProblem]]:
-    """Typed copy of ``frame`` (invalid cells -> None, so later checks skip them) and the problems."""
+    """Typed copy of ``frame`` (invalid cells -> None, so later checks skip them) and the problems,
+    one per invalid cell (the first rule it breaks, in schema order: type, pattern, not)."""
     schema = load_schema(schema_name)
     typed = pd.DataFrame(index=frame.index, dtype=object)
     problems = []
@@ -209,9 +234,10 @@ def check_cells(frame: pd.DataFrame, schema_name: str, file: str) -> tuple[pd.Da
         values = []
         for row, text in frame[column].items():
             value = _typed_cell(text, column_schema)
-            errors = list(validator.iter_errors(value))
-            problems += [_cell_problem(e, column_schema, file, row, column) for e in errors]
-            values.append(None if errors else value)
+            error = next(validator.iter_errors(value), None)
+            if error is not None:
+                problems.append(_cell_problem(error, column_schema, file, row, column))
+            values.append(None if error is not None else value)
         typed[column] = pd.Series(values, index=frame.index, dtype=object)
     return typed, problems
 

@@ -1,9 +1,11 @@
 """FASTQ reading with dnaio: record streams and validating scans of single and mate files.
 
-The scans stream every record (or the first ``max_records``) once, in constant memory, and
-turn anything wrong into a PlanktonlmInputError naming the file and the record: a damaged or
-truncated compressed stream, broken FASTQ syntax, a quality string whose length differs from
-the sequence, a file without records, mates whose names or counts disagree.
+The scans stream every record (or the first ``max_records``) once and turn anything wrong
+into a PlanktonlmInputError naming the file and the record: a damaged or truncated compressed
+stream, broken FASTQ syntax, a quality string whose length differs from the sequence, a quality
+character outside Phred+33, a non-ASCII byte, a read id that occurs twice in one file, a file
+without records, mates whose names or counts disagree. Memory is constant except for the read-id
+check, which keeps 8 bytes per record (a 64-bit hash of each id).
 """
 
 from __future__ import annotations
@@ -15,16 +17,26 @@ import lzma
 import os
 import time
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dnaio
+import numpy as np
+import xopen
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
 logger = logging.getLogger(__name__)
 
 FASTQ_EXPECTED = "FASTQ records of 4 lines: '@name', sequence, '+', a quality string as long as the sequence"
+PHRED33 = (ord("!"), ord("~"))  # Q0 .. Q93
+_PHRED33_CHARS = bytes(range(PHRED33[0], PHRED33[1] + 1))
+QUALITY_EXPECTED = "quality characters from '!' (Q0) to '~' (Q93): Phred+33, as Illumina 1.8+ and every current instrument write"
+DUPLICATE_EXPECTED = "each read id once per file (the name up to the first space; a trailing /1, /2 is ignored)"
+_RECORD_LINES = ("read name", "sequence", "'+' line", "quality string")
+_DUPLICATE_CANDIDATES = 100_000  # repeated id hashes taken to the second pass, at most (memory bound)
+_HASH_CHUNK = 1 << 20  # hashes compared per step when looking for repeats
 PathLike = str | os.PathLike[str]
 
 
@@ -40,10 +52,45 @@ class FastqStats:
         return self.n_bases / self.n_reads if self.n_reads else 0.0
 
 
+def _character(code: int) -> str:
+    """A character of a FASTQ file for a message: "' ' (code 32)", "byte 0xB0 (code 176)"."""
+    shown = repr(chr(code)) if 32 <= code < 127 else f"byte 0x{code:02X}"
+    return f"{shown} (code {code})"
+
+
+def _value(code: int) -> str | bytes:
+    """The offending character as a problem's value: the character itself if ASCII, else the byte."""
+    return chr(code) if code < 128 else bytes([code])
+
+
+def _first_non_ascii(path: str) -> InputProblem | None:
+    """The first non-ASCII byte of a FASTQ file, with its record (dnaio only says "somewhere in
+    a block"); streamed line by line, only after dnaio has refused the file."""
+    with xopen.xopen(path, "rb") as handle:
+        for line_number, line in enumerate(handle):
+            if line and max(line) > 127:
+                position = next(i for i, code in enumerate(line) if code > 127)
+                part = _RECORD_LINES[line_number % 4]
+                code = line[position]
+                if part == "quality string":
+                    message = f"quality character {_character(code)} at position {position + 1} is outside Phred+33"
+                    expected = QUALITY_EXPECTED
+                else:
+                    message = f"non-ASCII {_character(code)} in the {part}, position {position + 1}"
+                    expected = "ASCII text (" + FASTQ_EXPECTED + ")"
+                return InputProblem(file=path, row=line_number // 4 + 1, value=_value(code),
+                                    message=f"{message} (line {line_number + 1})", expected=expected)
+    return None
+
+
 def _format_problem(path: str, exc: dnaio.FileFormatError, n_read: int) -> InputProblem:
     """dnaio's 0-based ``line`` gives the record (FASTQ records are exactly 4 lines in dnaio)."""
     line = getattr(exc, "line", None)
     message = getattr(exc, "message", str(exc))
+    if line is None and "Non-ASCII" in message:
+        located = _first_non_ascii(path)
+        if located is not None:
+            return located
     if line is None:
         return InputProblem(
             file=path,
@@ -106,21 +153,108 @@ def _log_scan(paths: str, n_reads: int, started: float) -> None:
     logger.info("scanned %s: %d records in %.1f s (%.0f records/s)", paths, n_reads, seconds, n_reads / seconds)
 
 
+def mate_normalised_id(record_id: str) -> str:
+    """A read id without a trailing mate suffix ``/1`` or ``/2``: both mates of a pair share it,
+    and the per-sample steps after QC key fragments by it."""
+    return record_id[:-2] if record_id.endswith(("/1", "/2")) else record_id
+
+
+def _bad_qualities(qualities: bytes) -> bytes:
+    """The characters of a quality string outside Phred+33 (b"" when all are fine). One C-level
+    table pass (bytes.translate), a tenth of the cost of min()/max() over the characters."""
+    return qualities.translate(None, _PHRED33_CHARS)
+
+
+def _quality_problem(path: str, record_number: int, qualities: bytes) -> InputProblem:
+    """The first quality character of a record outside Phred+33 ('!'..'~')."""
+    low, high = PHRED33
+    position = next(i for i, code in enumerate(qualities) if not low <= code <= high)
+    code = qualities[position]
+    return InputProblem(
+        file=path,
+        row=record_number,
+        value=_value(code),
+        message=f"quality character {_character(code)} at position {position + 1} is outside Phred+33",
+        expected=QUALITY_EXPECTED,
+    )
+
+
+class _ReadIds:
+    """The mate-normalised read ids of one file, to find one that occurs twice.
+
+    The check needs every id of the file at once. Keeping the strings would cost ~100 bytes per
+    read (10 GB for 100 M reads); this keeps a 64-bit hash of each (8 bytes per read, sorted in
+    place at the end), and only when two hashes agree is the file read a second time to compare
+    the ids themselves: a hash collision alone is never reported. The scans append
+    ``hash(mate_normalised_id(record.id))`` to ``hashes`` themselves (once per read, no method call).
+    A file with very many repeats (one concatenated twice) takes at most _DUPLICATE_CANDIDATES
+    of them to the second pass, so the repeat reported is a true one, not always the earliest.
+    """
+
+    def __init__(self, path: str, max_records: int | None):
+        self.path, self.max_records = path, max_records
+        self.hashes = array("q")
+
+    def _repeated_hashes(self) -> set[int]:
+        hashes = np.frombuffer(self.hashes, dtype=np.int64)
+        hashes.sort()  # in place: no second copy of the ids' hashes
+        repeated: set[int] = set()
+        for start in range(0, max(len(hashes) - 1, 0), _HASH_CHUNK):  # chunks: no n-sized mask
+            block = hashes[start:start + _HASH_CHUNK + 1]
+            repeated.update(block[1:][block[1:] == block[:-1]][:_DUPLICATE_CANDIDATES].tolist())
+            if len(repeated) >= _DUPLICATE_CANDIDATES:
+                break
+        return repeated
+
+    def duplicate_problem(self) -> InputProblem | None:
+        """The first record (in file order) whose id an earlier record has, among the candidates."""
+        repeated = self._repeated_hashes()
+        if not repeated:
+            return None
+        first: dict[str, int] = {}
+        with contextlib.closing(iter_fastq(self.path, self.max_records)) as records:
+            for record_number, record in enumerate(records, start=1):
+                key = mate_normalised_id(record.id)
+                if hash(key) not in repeated:
+                    continue
+                if key in first:
+                    return InputProblem(
+                        file=self.path,
+                        row=record_number,
+                        value=record.id,
+                        message=f"duplicate read id {key!r} (first at record {first[key]})",
+                        expected=DUPLICATE_EXPECTED,
+                    )
+                first[key] = record_number
+        return None
+
+
 def scan_fastq(path: PathLike, max_records: int | None = None, *, allow_empty: bool = False) -> FastqStats:
     """Stream one FASTQ file and count reads and bases; raise PlanktonlmInputError if it is invalid.
 
     ``max_records=None`` reads every record (full scan: gzip integrity is checked to the end);
-    otherwise only the first ``max_records``. A file with no record is an error unless
-    ``allow_empty``.
+    otherwise only the first ``max_records``. Besides what :func:`iter_fastq` checks, quality
+    characters must be Phred+33 and read ids unique (mate suffix ignored). A file with no record
+    is an error unless ``allow_empty``.
     """
+    path = os.fspath(path)
     started = time.perf_counter()
     n_reads = n_bases = 0
-    for record in iter_fastq(path, max_records):
-        n_reads += 1
-        n_bases += len(record.sequence)
+    ids = _ReadIds(path, max_records)
+    add_id = ids.hashes.append  # the loop runs once per read: no method lookups in it
+    with contextlib.closing(iter_fastq(path, max_records)) as records:
+        for record in records:
+            n_reads += 1
+            n_bases += len(record.sequence)
+            if _bad_qualities(record.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(path, n_reads, record.qualities_as_bytes()))
+            add_id(hash(mate_normalised_id(record.id)))
     if n_reads == 0 and not allow_empty:
-        raise PlanktonlmInputError(_empty_problem(os.fspath(path)))
-    _log_scan(os.fspath(path), n_reads, started)
+        raise PlanktonlmInputError(_empty_problem(path))
+    problem = ids.duplicate_problem()
+    if problem is not None:
+        raise PlanktonlmInputError(problem)
+    _log_scan(path, n_reads, started)
     return FastqStats(n_reads=n_reads, n_bases=n_bases)
 
 
@@ -171,15 +305,27 @@ def scan_fastq_pair(
     """Stream two mate files in lockstep; return (stats of R1, stats of R2).
 
     Besides the checks of :func:`scan_fastq` on each file, those of :func:`iter_mate_pairs`.
+    Read ids are checked for repeats in R1 only: R2's names must match R1's record by record.
     """
     r1, r2 = os.fspath(r1), os.fspath(r2)
     started = time.perf_counter()
     n_pairs = bases1 = bases2 = 0
-    for record1, record2 in iter_mate_pairs(r1, r2, max_records):
-        n_pairs += 1
-        bases1 += len(record1.sequence)
-        bases2 += len(record2.sequence)
+    ids = _ReadIds(r1, max_records)
+    add_id = ids.hashes.append  # the loop runs once per pair: no method lookups in it
+    with contextlib.closing(iter_mate_pairs(r1, r2, max_records)) as pairs:
+        for record1, record2 in pairs:
+            n_pairs += 1
+            bases1 += len(record1.sequence)
+            bases2 += len(record2.sequence)
+            if _bad_qualities(record1.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(r1, n_pairs, record1.qualities_as_bytes()))
+            if _bad_qualities(record2.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(r2, n_pairs, record2.qualities_as_bytes()))
+            add_id(hash(mate_normalised_id(record1.id)))
     if n_pairs == 0 and not allow_empty:
         raise PlanktonlmInputError([_empty_problem(r1), _empty_problem(r2)])
+    problem = ids.duplicate_problem()
+    if problem is not None:
+        raise PlanktonlmInputError(problem)
     _log_scan(f"{r1} + {r2}", n_pairs, started)
     return FastqStats(n_pairs, bases1), FastqStats(n_pairs, bases2)

@@ -64,21 +64,27 @@ def cutadapt_args(cfg: QcConfig, fq1: str, fq2: str | None, out1: str, out2: str
 
 def run_cutadapt(cfg: QcConfig, fq1: str, fq2: str | None, out1: str, out2: str | None,
                  json_report: str, text_report: str, log: str, threads: int) -> None:
-    """Run cutadapt on one unit; its text report (for MultiQC) goes to ``text_report``."""
+    """Run cutadapt on one unit; its text report (for MultiQC) goes to ``text_report``.
+
+    The text report is cutadapt's stdout, collected in a temporary and moved into place only when
+    cutadapt succeeded, so a killed job leaves no cut-short report. (cutadapt writes ``out1``,
+    ``out2`` and ``json_report`` itself, under the names that its reports record.)
+    """
     cmd = [sys.executable, "-m", "cutadapt", *cutadapt_args(cfg, fq1, fq2, out1, out2, json_report, threads)]
-    with open(text_report, "w") as report, open(log, "a") as err:
-        err.write("command: " + " ".join(cmd) + "\n")
-        err.flush()
-        done = subprocess.run(cmd, stdout=report, stderr=err, check=False)
-    if done.returncode != 0:
-        tail = Path(log).read_text().strip().splitlines()[-3:]
-        for path in (out1, out2, json_report):
-            if path and os.path.exists(path):
-                os.remove(path)
-        files = fq1 if not fq2 else f"{fq1} + {fq2}"
-        raise PlanktonlmInputError(InputProblem(
-            file=files, message="cutadapt failed: " + " | ".join(tail),
-            expected="well-formed FASTQ (equal read counts in R1 and R2, quality as long as sequence)"))
+    with atomic_path(text_report) as report_tmp:
+        with open(report_tmp, "w") as report, open(log, "a") as err:
+            err.write("command: " + " ".join(cmd) + "\n")
+            err.flush()
+            done = subprocess.run(cmd, stdout=report, stderr=err, check=False)
+        if done.returncode != 0:  # raised inside the block: the temporary report goes too
+            tail = Path(log).read_text().strip().splitlines()[-3:]
+            for path in (out1, out2, json_report):
+                if path and os.path.exists(path):
+                    os.remove(path)
+            files = fq1 if not fq2 else f"{fq1} + {fq2}"
+            raise PlanktonlmInputError(InputProblem(
+                file=files, message="cutadapt failed: " + " | ".join(tail),
+                expected="well-formed FASTQ (equal read counts in R1 and R2, quality as long as sequence)"))
 
 
 def merge_units(unit_r1: list[str], unit_r2: list[str] | None, out_r1: str, out_r2: str | None) -> tuple[int, int]:
@@ -160,15 +166,19 @@ def collect_accounting(per_sample: list[str], out_tsv: str) -> pd.DataFrame:
 
 
 def run_multiqc(cutadapt_reports: list[str], out_html: str, log: str) -> None:
-    """MultiQC over the cutadapt text reports, into ``out_html`` (no data folder, no network)."""
+    """MultiQC over the cutadapt text reports, into ``out_html`` (no data folder, no network).
+
+    MultiQC writes a temporary sibling that is moved onto ``out_html`` only when it succeeded.
+    """
     out = Path(out_html)
-    cmd = [sys.executable, "-m", "multiqc", "--force", "--no-data-dir", "--no-ansi", "--no-version-check",
-           "--title", "planktonlm read QC", "--outdir", str(out.parent), "--filename", out.name,
-           *cutadapt_reports]
-    with open(log, "a") as err:
-        err.write("command: " + " ".join(cmd) + "\n")
-        err.flush()
-        done = subprocess.run(cmd, stdout=err, stderr=err, check=False,
-                              env={**os.environ, "MULTIQC_NO_VERSION_CHECK": "1"})
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"MultiQC failed (exit {done.returncode}); see {log}")
+    with atomic_path(out) as tmp:
+        cmd = [sys.executable, "-m", "multiqc", "--force", "--no-data-dir", "--no-ansi", "--no-version-check",
+               "--title", "planktonlm read QC", "--outdir", str(out.parent), "--filename", Path(tmp).name,
+               *cutadapt_reports]
+        with open(log, "a") as err:
+            err.write("command: " + " ".join(cmd) + "\n")
+            err.flush()
+            done = subprocess.run(cmd, stdout=err, stderr=err, check=False,
+                                  env={**os.environ, "MULTIQC_NO_VERSION_CHECK": "1"})
+        if done.returncode != 0 or not Path(tmp).exists():
+            raise RuntimeError(f"MultiQC failed (exit {done.returncode}); see {log}")

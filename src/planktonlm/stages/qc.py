@@ -1,7 +1,10 @@
-"""Stages of read QC: cutadapt per unit, units merged per sample, the read-accounting table, MultiQC.
+"""Stages of read QC: FASTQ checks and cutadapt per unit, units merged per sample, the read-accounting table, MultiQC.
 
 Rule contracts:
 
+* check_fastq: input fq1, fq2 (only paired); output report; params fastq_scan (full | quick),
+  sample, unit, units_sheet (the sheet that lists the unit, for messages). Fails with
+  PlanktonlmInputError (and writes nothing) when the files are not valid FASTQ.
 * cutadapt: input fq1, fq2 (only paired); output r1, r2 (only paired), json, report; params qc
   (section); threads.
 * merge_units: input r1 (list, units.tsv order), r2 (list, only paired), reports (cutadapt json
@@ -16,15 +19,19 @@ has none, so that a failure still quotes them).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 
 from planktonlm.config import build_config
 from planktonlm.errors import InputProblem, PlanktonlmInputError
-from planktonlm.io import setup_logging
+from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, check_report, check_unit_content, unit_context
+from planktonlm.io import setup_logging, write_tsv
 from planktonlm.reads.qc import QcConfig, collect_accounting, qc_sample, run_cutadapt, run_multiqc
 from planktonlm.stages import Job
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -43,6 +50,25 @@ def _paired(job: Job) -> bool:
     if ("fq2" in job.input or bool(job.input.get("r2"))) != paired:
         raise ValueError(f"inputs {sorted(job.input)} and outputs {sorted(job.output)} disagree on paired-end reads")
     return paired
+
+
+def check_fastq(job: Job) -> None:
+    """Stream one unit's raw FASTQ file(s) through every content check (validate.fastq_scan) and
+    write the unit's check report; a defect fails the job with the file, the record and the unit."""
+    setup_logging(job.log)
+    job.require_outputs(["report"], "check_fastq")
+    scan, sample, unit = job.params["fastq_scan"], job.params["sample"], job.params["unit"]
+    if scan not in FASTQ_SCAN_RECORDS:
+        raise ValueError(f"params fastq_scan must be one of {sorted(FASTQ_SCAN_RECORDS)}, not {scan!r}")
+    paths = [job.input["fq1"], *([job.input["fq2"]] if job.input.get("fq2") else [])]
+    try:
+        stats = check_unit_content(paths[0], paths[1] if len(paths) == 2 else None, FASTQ_SCAN_RECORDS[scan],
+                                   unit_context(job.params["units_sheet"], sample, unit))
+    except PlanktonlmInputError as exc:
+        logger.error("%s", exc)
+        raise
+    write_tsv(check_report(sample, unit, paths, stats, scan), job.output["report"])
+    logger.info("sample %s, unit %s: FASTQ valid (%s scan, %d records per file)", sample, unit, scan, stats[0].n_reads)
 
 
 def cutadapt(job: Job) -> None:

@@ -1,4 +1,5 @@
-"""Write the input-validation corpus: tests/data/good_cruise/ and tests/data/bad_inputs/<case>/.
+"""Write the input-validation corpus: tests/data/good_cruise/, tests/data/good_variants/<variant>/
+and tests/data/bad_inputs/<case>/.
 
 Run from the repository root:  python tests/data/bad_inputs/make_corpus.py [DATA_DIR]
 (DATA_DIR defaults to tests/data). The output is deterministic (fixed seeds, gzip mtime 0), so
@@ -8,8 +9,14 @@ Each bad case is the small valid base cruise below with one defect (or several, 
 ``several_errors``). A case folder holds samples.tsv, units.tsv, the FASTQ files specific to
 the case under reads/, config.yaml (paths relative to the repository root, for
 `snakemake --configfile`), and expected.txt: a "# problems: N" line (the exact number of
-problems load_cruise must report) and, one per line, substrings the error message must contain.
-Reads shared by the cases live in bad_inputs/_reads/.
+problems load_cruise must report), a "# caught by: ..." line ("parse time", before any job, or
+"check_fastq SAMPLE UNIT", the FASTQ content check job of that unit, before its QC) and, one per
+line, substrings the error message must contain. Reads shared by the cases live in
+bad_inputs/_reads/.
+
+Each good variant is the good cruise's two sheets as a spreadsheet may save them (Windows line
+ends, a byte-order mark, UTF-16, ...), with the good cruise's reads: they must load exactly as
+the good cruise does.
 """
 
 from __future__ import annotations
@@ -105,6 +112,28 @@ def write_good_cruise(data_dir: Path) -> None:
     write(folder / "config.yaml", config_yaml(rel, "A valid tiny cruise: 3 samples, 4 paired-end units."))
 
 
+# ---------------------------------------------------------------------------- good variants
+
+GOOD_VARIANTS: dict[str, tuple[str, Callable[[str], bytes]]] = {
+    "crlf": ("Windows line ends (CR LF)", lambda text: text.replace("\n", "\r\n").encode()),
+    "bom": ("a UTF-8 byte-order mark", lambda text: b"\xef\xbb\xbf" + text.encode()),
+    "bom_crlf": ("a UTF-8 byte-order mark and CR LF line ends", lambda text: b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()),
+    "cr": ("old Mac line ends (CR only)", lambda text: text.replace("\n", "\r").encode()),
+    "utf16": ("UTF-16 with a byte-order mark and CR LF line ends (Excel's 'Unicode Text')",
+              lambda text: text.replace("\n", "\r\n").encode("utf-16")),
+}
+
+
+def write_good_variants(data_dir: Path) -> None:
+    """The good cruise's sheets re-encoded; units.tsv still names the good cruise's reads."""
+    for name, (what, encode) in GOOD_VARIANTS.items():
+        folder = data_dir / "good_variants" / name
+        for sheet in ("samples.tsv", "units.tsv"):
+            write(folder / sheet, encode((data_dir / "good_cruise" / sheet).read_text(encoding="utf-8")))
+        write(folder / "config.yaml", config_yaml(f"{REL_DATA}/good_variants/{name}",
+                                                  f"The good cruise's sheets with {what}: must load as the good cruise."))
+
+
 # ---------------------------------------------------------------------------- bad cases
 
 BAD = f"{REL_DATA}/bad_inputs"
@@ -151,6 +180,7 @@ class Case:
     units_text: str | None = None  # raw override of units.tsv
     n_problems: int = 1
     expected: list[str] = field(default_factory=list)
+    checked_unit: tuple[str, str] | None = None  # (sample, unit) whose check_fastq job refuses it; None: parse time
 
     @property
     def folder(self) -> str:
@@ -352,6 +382,7 @@ def case_empty_fastq(c: Case) -> None:
 
 def case_no_records(c: Case) -> None:
     c.description = "valid gzip files holding zero FASTQ records"
+    c.checked_unit = ("S1", "L1")
     c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
     c.files["reads/S1_L1_R1.fastq.gz"] = gz("")
     c.files["reads/S1_L1_R2.fastq.gz"] = gz("")
@@ -361,27 +392,30 @@ def case_no_records(c: Case) -> None:
 
 def case_truncated_gzip(c: Case) -> None:
     c.description = "R1 gzip cut in the middle (interrupted copy)"
+    c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 200, 50, 7)
     whole = gz(r1)
     c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
     c.files["reads/S1_L1_R1.fastq.gz"] = whole[: len(whole) * 3 // 5]
     c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
-    c.expected = ["truncated_gzip/reads/S1_L1_R1.fastq.gz", "the file is truncated", "units.tsv row 1: sample S1, unit L1]"]
+    c.expected = ["truncated_gzip/reads/S1_L1_R1.fastq.gz", "the file is truncated", "units.tsv: sample S1, unit L1]"]
 
 
 def case_corrupt_gzip(c: Case) -> None:
     c.description = "R2 gzip with a flipped byte (CRC failure)"
+    c.checked_unit = ("S2", "L1")
     r1, r2 = read_pair("S2_L1", 20, 50, 8)
     damaged = bytearray(gz(r2))
     damaged[len(damaged) // 2] ^= 0xFF
     c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
     c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
     c.files["reads/S2_L1_R2.fastq.gz"] = bytes(damaged)
-    c.expected = ["corrupt_gzip/reads/S2_L1_R2.fastq.gz", "the compressed data is damaged", "units.tsv row 2: sample S2, unit L1]"]
+    c.expected = ["corrupt_gzip/reads/S2_L1_R2.fastq.gz", "the compressed data is damaged", "units.tsv: sample S2, unit L1]"]
 
 
 def case_quality_length_mismatch(c: Case) -> None:
     c.description = "record 3 of R2 has a quality string one character short"
+    c.checked_unit = ("S2", "L1")
     r1, r2 = read_pair("S2_L1", 5, 30, 9)
     lines = r2.splitlines()
     lines[11] = lines[11][:-1]  # quality line of record 3
@@ -393,13 +427,15 @@ def case_quality_length_mismatch(c: Case) -> None:
 
 def case_fasta_not_fastq(c: Case) -> None:
     c.description = "a single-end unit whose file is FASTA"
+    c.checked_unit = ("S2", "L1")
     c.units[1].update(fq1=c.reads("S2_L1.fasta"), fq2="")
     c.files["reads/S2_L1.fasta"] = b">S2_L1.1\nACGTACGTAC\n>S2_L1.2\nACGTACGTAC\n"
-    c.expected = ["fasta_not_fastq/reads/S2_L1.fasta, row 1: invalid FASTQ record", "units.tsv row 2: sample S2, unit L1]"]
+    c.expected = ["fasta_not_fastq/reads/S2_L1.fasta, row 1: invalid FASTQ record", "units.tsv: sample S2, unit L1]"]
 
 
 def case_mismatched_pair_counts(c: Case) -> None:
     c.description = "R1 has 6 records, R2 has 5"
+    c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 6, 30, 10)
     c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
     c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1)
@@ -413,6 +449,7 @@ def case_mismatched_pair_counts(c: Case) -> None:
 
 def case_mate_names_mismatch(c: Case) -> None:
     c.description = "R2 record 2 belongs to another pair"
+    c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 4, 30, 11)
     c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
     c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1)
@@ -438,6 +475,69 @@ def case_several_errors(c: Case) -> None:
     ]
 
 
+def case_dot_ids(c: Case) -> None:
+    c.description = "ids that are path components: '..' would leave results/qc/units/, '.' names the folder itself"
+    c.samples[0]["sample"] = ".."
+    c.units[0]["sample"] = ".."
+    c.units[1]["unit"] = "."
+    c.n_problems = 3
+    c.expected = [
+        "samples.tsv, row 1, column 'sample': starts with '.': ids name files and folders",
+        "(value: '..')",
+        "units.tsv, row 1, column 'sample': starts with '.'",
+        "units.tsv, row 2, column 'unit': starts with '.': ids name files and folders, where '.' and '..' would leave their folder",
+        "(value: '.')",
+        "not starting with '.'",
+    ]
+
+
+def case_duplicate_read_ids(c: Case) -> None:
+    c.description = "a lane's files concatenated twice (cat L1.fq.gz L1.fq.gz): every read id occurs twice"
+    c.checked_unit = ("S1", "L1")
+    r1, r2 = read_pair("S1_L1", 4, 30, 12)
+    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
+    c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1) + gz(r1)
+    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2) + gz(r2)
+    c.expected = [
+        "duplicate_read_ids/reads/S1_L1_R1.fastq.gz, row 5: duplicate read id 'S1_L1.1' (first at record 1)",
+        "(value: 'S1_L1.1/1')",
+        "units.tsv: sample S1, unit L1]",
+        "each read id once per file",
+    ]
+
+
+def case_quality_below_phred33(c: Case) -> None:
+    c.description = "a space inside a quality string (record 3 of R2): below '!', not Phred+33"
+    c.checked_unit = ("S2", "L1")
+    r1, r2 = read_pair("S2_L1", 5, 30, 13)
+    lines = r2.splitlines()
+    lines[11] = lines[11][:9] + " " + lines[11][10:]  # quality line of record 3, position 10
+    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
+    c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
+    c.files["reads/S2_L1_R2.fastq.gz"] = gz("\n".join(lines) + "\n")
+    c.expected = [
+        "quality_below_phred33/reads/S2_L1_R2.fastq.gz, row 3: quality character ' ' (code 32) at position 10 is outside Phred+33",
+        "units.tsv: sample S2, unit L1]",
+        "from '!' (Q0) to '~' (Q93)",
+    ]
+
+
+def case_quality_above_phred33(c: Case) -> None:
+    c.description = "a non-ASCII byte (0xB0, a Latin-1 degree sign) in a quality string (record 4 of R1): above '~'"
+    c.checked_unit = ("S1", "L1")
+    r1, r2 = read_pair("S1_L1", 6, 30, 14)
+    data = bytearray(r1.encode())
+    lines = data.split(b"\n")
+    lines[15][4] = 0xB0  # quality line of record 4, position 5
+    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
+    c.files["reads/S1_L1_R1.fastq.gz"] = gzip.compress(b"\n".join(lines), mtime=0)
+    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
+    c.expected = [
+        "quality_above_phred33/reads/S1_L1_R1.fastq.gz, row 4: quality character byte 0xB0 (code 176) at position 5 is outside Phred+33 (line 16)",
+        "units.tsv: sample S1, unit L1]",
+    ]
+
+
 CASES: list[Callable[[Case], None]] = [f for name, f in sorted(globals().items()) if name.startswith("case_")]
 
 
@@ -449,8 +549,10 @@ def write_case(data_dir: Path, make: Callable[[Case], None]) -> None:
     write(folder / "units.tsv", case.units_text or tsv(case.units_columns, case.units))
     for relative, content in case.files.items():
         write(folder / relative, content)
-    write(folder / "config.yaml", config_yaml(case.folder, f"Bad-input case {case.name}: {case.description}. Must fail before any job."))
-    expected = [f"# {case.description}", f"# problems: {case.n_problems}", *case.expected]
+    when = "Must fail before any job" if case.checked_unit is None else "Must fail in the unit's check_fastq job, before its QC"
+    write(folder / "config.yaml", config_yaml(case.folder, f"Bad-input case {case.name}: {case.description}. {when}."))
+    caught = "parse time" if case.checked_unit is None else "check_fastq " + " ".join(case.checked_unit)
+    expected = [f"# {case.description}", f"# problems: {case.n_problems}", f"# caught by: {caught}", *case.expected]
     write(folder / "expected.txt", "\n".join(expected) + "\n")
 
 
@@ -463,11 +565,12 @@ def write(path: Path, content: str | bytes) -> None:
 
 
 def main(data_dir: Path) -> None:
-    for folder in (data_dir / "good_cruise", data_dir / "bad_inputs"):
+    for folder in (data_dir / "good_cruise", data_dir / "good_variants", data_dir / "bad_inputs"):
         for child in folder.glob("*") if folder.exists() else []:
             if child.is_dir():
                 shutil.rmtree(child)
     write_good_cruise(data_dir)
+    write_good_variants(data_dir)
     write_shared_reads(data_dir)
     for make in CASES:
         write_case(data_dir, make)

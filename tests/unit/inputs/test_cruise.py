@@ -62,6 +62,9 @@ def test_cli_validate_accepts_good_and_refuses_bad(capsys: pytest.CaptureFixture
     assert "ok: 3 samples, 4 units" in capsys.readouterr().out
     assert cli_main(["validate", "--config", str(BAD / "ph_out_of_range" / "config.yaml")]) == 2
     assert "column 'ph'" in capsys.readouterr().err
+    # FASTQ content too: what the workflow leaves to its check_fastq jobs, the command checks itself
+    assert cli_main(["validate", "--config", str(BAD / "duplicate_read_ids" / "config.yaml")]) == 2
+    assert "row 5: duplicate read id 'S1_L1.1' (first at record 1)" in capsys.readouterr().err
 
 
 
@@ -83,10 +86,26 @@ def test_corpus_holds_the_required_cases() -> None:
         "temperature_out_of_range", "negative_depth", "pressure_inconsistent", "unparsable_date",
         "missing_required_column", "missing_fastq", "fastq_is_directory", "sample_without_reads",
         "mixed_paired_single", "truncated_gzip", "quality_length_mismatch", "mismatched_pair_counts",
-        "empty_fastq", "no_records", "non_numeric_latitude", "several_errors",
+        "empty_fastq", "no_records", "non_numeric_latitude", "several_errors", "dot_ids", "duplicate_read_ids",
+        "quality_below_phred33", "quality_above_phred33",
     }  # fmt: skip
     assert required <= set(BAD_CASES)
 
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_case_says_where_it_is_caught(case: str) -> None:
+    """FASTQ content cases name the unit whose check_fastq job refuses them; the rest fail at parse time."""
+    lines = (BAD / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    (caught,) = [line.split(":", 1)[1].strip() for line in lines if line.startswith("# caught by:")]
+    if caught == "parse time":
+        with pytest.raises(PlanktonlmInputError):
+            load_cruise(BAD / case / "samples.tsv", BAD / case / "units.tsv", fastq_scan=None)
+        return
+    _, sample, unit = caught.split()
+    cruise = load_cruise(BAD / case / "samples.tsv", BAD / case / "units.tsv", fastq_scan=None)
+    assert cruise.unit(sample, unit)
+    assert cruise.unit_sheet(sample, unit) == f"{BAD}/{case}/units.tsv"
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -108,7 +127,7 @@ def test_committed_corpus_matches_its_generator(tmp_path: Path) -> None:
             if p.is_file() and p.name != "make_corpus.py" and "__pycache__" not in p.parts
         }
 
-    for folder in ("good_cruise", "bad_inputs"):
+    for folder in ("good_cruise", "good_variants", "bad_inputs"):
         committed, generated = files(REPO / "tests/data" / folder), files(tmp_path / folder)
         assert committed == generated
         for relative in committed:

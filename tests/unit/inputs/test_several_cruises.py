@@ -43,6 +43,8 @@ def test_two_sheets_concatenate_in_the_given_order(tmp_path: Path) -> None:
     assert cruise.samples["cruise"].tolist() == ["PLK2022", "PLK2021", "PLK2021"]
     assert list(cruise.units["sample"]) == ["S1", "S1", "S2", "S3"] and cruise.units.index.tolist() == [0, 1, 2, 3]
     assert str(cruise.samples["datetime"].dt.tz) == "UTC" and cruise.samples["depth_m"].dtype == float
+    # each unit's row in its own sheet: what a check_fastq job names when the unit's reads are bad
+    assert cruise.unit_sheet("S2", "L1") == str(p["units_a"]) and cruise.unit_sheet("S3", "L1") == str(p["units_b"])
     # one path and a list of one path are the same thing
     single = load_cruise(GOOD / "samples.tsv", GOOD / "units.tsv")
     listed = load_cruise([GOOD / "samples.tsv"], [str(GOOD / "units.tsv")])
@@ -118,6 +120,7 @@ def test_filter_by_cruise_skips_the_reads_of_samples_left_out(tmp_path: Path) ->
     cruise = load_cruise(*sheets, sample_filter=SampleFilter.from_section({"cruises": ["PLK2021"]}))
     assert cruise.sample_ids() == ["S1", "S2"] and set(cruise.units["sample"]) == {"S1", "S2"}
     assert cruise.units.index.tolist() == [0, 1, 2]
+    assert set(cruise.unit_sheets) == {("S1", "L1"), ("S1", "L2"), ("S2", "L1")}
 
 
 @pytest.mark.parametrize(("select", "kept"), [

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from planktonlm.errors import PlanktonlmInputError
+from planktonlm.reads import fastq
 from planktonlm.reads.fastq import FastqStats, scan_fastq, scan_fastq_pair
 
 
@@ -204,3 +205,133 @@ def test_pair_of_empty_files_reports_both(tmp_path: Path) -> None:
         scan_fastq_pair(p1, p2)
     assert [p.file for p in excinfo.value.problems] == [str(p1), str(p2)]
     assert scan_fastq_pair(p1, p2, allow_empty=True) == (FastqStats(0, 0), FastqStats(0, 0))
+
+
+# -------------------------------------------------------------------- quality characters
+
+
+@pytest.mark.parametrize(("char", "shown"), [(" ", "' ' (code 32)"), ("\t", "byte 0x09 (code 9)"), ("\x7f", "byte 0x7F (code 127)")])
+def test_quality_character_outside_phred33_names_record_position_and_character(tmp_path: Path, char: str, shown: str) -> None:
+    records = make_records(6, seed=20)
+    name, seq, qual = records[3]
+    records[3] = (name, seq, qual[:2] + char + qual[3:])
+    path = write(tmp_path / "r.fastq.gz", records)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(path)
+    problem = problem_of(excinfo)
+    assert (problem.file, problem.row, problem.value) == (str(path), 4, char)
+    assert problem.message == f"quality character {shown} at position 3 is outside Phred+33"
+    assert "'!' (Q0) to '~' (Q93)" in problem.expected
+
+
+def test_whole_phred33_range_is_accepted(tmp_path: Path) -> None:
+    qualities = "".join(chr(c) for c in range(ord("!"), ord("~") + 1))
+    path = write(tmp_path / "r.fastq", [("a", "A" * len(qualities), qualities)])
+    assert scan_fastq(path).n_bases == 94
+
+
+def test_quality_defect_in_r2_of_a_pair_names_r2(tmp_path: Path) -> None:
+    r2 = make_records(5, seed=22, mate=2)
+    r2[1] = (r2[1][0], r2[1][1], " " + r2[1][2][1:])
+    p2 = write(tmp_path / "R2.fastq", r2)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq_pair(write(tmp_path / "R1.fastq", make_records(5, seed=21, mate=1)), p2)
+    assert (problem_of(excinfo).file, problem_of(excinfo).row) == (str(p2), 2)
+
+
+@pytest.mark.parametrize(("line", "part"), [(4, "quality"), (1, "name")])
+def test_non_ascii_byte_is_located_in_its_record(tmp_path: Path, line: int, part: str) -> None:
+    """dnaio refuses a block holding a non-ASCII byte without a line; the scan finds the record."""
+    lines = fastq_bytes(make_records(3000, seed=23)).split(b"\n")
+    index = 4 * 2499 + line - 1  # record 2500: far beyond dnaio's first block
+    lines[index] = lines[index][:1] + b"\xc3\xa9" + lines[index][3:]
+    path = tmp_path / "r.fastq.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines), mtime=0))
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(path)
+    problem = problem_of(excinfo)
+    assert (problem.row, problem.value) == (2500, b"\xc3")
+    assert f"(line {index + 1})" in problem.message
+    if part == "quality":
+        assert "quality character byte 0xC3 (code 195) at position 2 is outside Phred+33" in problem.message
+    else:
+        assert "non-ASCII byte 0xC3 (code 195) in the read name, position 2" in problem.message
+
+
+# -------------------------------------------------------------------- read ids
+
+
+def test_duplicate_read_id_names_both_records(tmp_path: Path) -> None:
+    records = make_records(8, seed=24)
+    records[6] = (records[2][0] + " second comment",) + records[6][1:]
+    path = write(tmp_path / "r.fastq.gz", records)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(path)
+    problem = problem_of(excinfo)
+    assert (problem.file, problem.row, problem.value) == (str(path), 7, "read3")
+    assert problem.message == "duplicate read id 'read3' (first at record 3)"
+
+
+def test_mates_of_one_fragment_in_one_file_are_duplicates(tmp_path: Path) -> None:
+    """Later steps key a fragment by its id without /1, /2: both mates in one file would collide."""
+    path = write(tmp_path / "r.fastq", [("frag/1", "ACGT", "FFFF"), ("other/1", "ACGT", "FFFF"), ("frag/2", "ACGT", "FFFF")])
+    with pytest.raises(PlanktonlmInputError, match=r"row 3: duplicate read id 'frag' \(first at record 1\)"):
+        scan_fastq(path)
+
+
+def test_ids_differing_only_in_a_last_digit_are_not_duplicates(tmp_path: Path) -> None:
+    """Only a '/1' or '/2' suffix is a mate suffix: read1 and read2 are different reads."""
+    path = write(tmp_path / "r.fastq", [("read1", "ACGT", "FFFF"), ("read2", "ACGT", "FFFF"), ("read3/3", "A", "F")])
+    assert scan_fastq(path).n_reads == 3
+
+
+def test_duplicate_in_a_pair_is_reported_in_r1(tmp_path: Path) -> None:
+    r1, r2 = make_records(6, seed=25, mate=1), make_records(6, seed=26, mate=2)
+    r1[5], r2[5] = ("read2/1",) + r1[5][1:], ("read2/2",) + r2[5][1:]
+    p1 = write(tmp_path / "R1.fastq.gz", r1)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq_pair(p1, write(tmp_path / "R2.fastq.gz", r2))
+    assert (problem_of(excinfo).file, problem_of(excinfo).row) == (str(p1), 6)
+
+
+def test_quick_scan_sees_duplicates_within_its_records_only(tmp_path: Path) -> None:
+    records = make_records(30, seed=27)
+    records[25] = (records[0][0],) + records[25][1:]
+    path = write(tmp_path / "r.fastq", records)
+    assert scan_fastq(path, max_records=20).n_reads == 20
+    with pytest.raises(PlanktonlmInputError, match="row 26: duplicate read id 'read1'"):
+        scan_fastq(path, max_records=26)
+
+
+def test_hash_collisions_alone_are_not_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every id hashing alike forces the second pass: the ids themselves differ, so nothing is reported."""
+    monkeypatch.setattr(fastq, "hash", lambda text: 7, raising=False)
+    path = write(tmp_path / "r.fastq", make_records(50, seed=28))
+    assert scan_fastq(path).n_reads == 50
+    records = make_records(50, seed=28)
+    records[40] = (records[10][0],) + records[40][1:]
+    with pytest.raises(PlanktonlmInputError, match=r"row 41: duplicate read id 'read11' \(first at record 11\)"):
+        scan_fastq(write(tmp_path / "d.fastq", records))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_a_single_repeat_is_found_whatever_the_chunk_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(fastq, "_HASH_CHUNK", chunk)
+    records = make_records(40, seed=29)
+    records[33] = (records[17][0],) + records[33][1:]
+    with pytest.raises(PlanktonlmInputError, match=r"row 34: duplicate read id 'read18' \(first at record 18\)"):
+        scan_fastq(write(tmp_path / "r.fastq", records))
+
+
+def test_a_file_concatenated_twice_reports_a_true_repeat_with_bounded_candidates(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastq, "_DUPLICATE_CANDIDATES", 3)
+    monkeypatch.setattr(fastq, "_HASH_CHUNK", 8)
+    records = make_records(60, seed=30)
+    path = tmp_path / "r.fastq.gz"
+    path.write_bytes(gzip.compress(fastq_bytes(records), mtime=0) * 2)  # cat r.fastq.gz r.fastq.gz
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(path)
+    problem = problem_of(excinfo)
+    assert problem.row > 60 and problem.value == f"read{problem.row - 60}"
+    assert problem.message == f"duplicate read id 'read{problem.row - 60}' (first at record {problem.row - 60})"

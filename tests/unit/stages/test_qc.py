@@ -104,3 +104,38 @@ def test_cutadapt_failure_is_an_input_error_without_outputs(tmp_path: Path) -> N
     with pytest.raises(PlanktonlmInputError, match="cutadapt failed: .*[Ll]ength"):
         qc.cutadapt(Job(input={"fq1": str(bad)}, output=output, params={"qc": {}}))
     assert not Path(output["r1"]).exists() and not Path(output["json"]).exists()
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_check_fastq_writes_one_report_row_per_file(tmp_path: Path, paired: bool) -> None:
+    inputs = write_unit(tmp_path, "in", paired)
+    report, log = tmp_path / "checks" / "S1" / "L1.tsv", tmp_path / "check.log"
+    report.parent.mkdir(parents=True)
+    qc.check_fastq(Job(input=inputs, output={"report": str(report)}, log=str(log),
+                       params={"fastq_scan": "full", "sample": "S1", "unit": "L1", "units_sheet": "units.tsv"}))
+    table = pd.read_csv(report, sep="\t")
+    assert table["mate"].tolist() == (["R1", "R2"] if paired else ["R1"])
+    assert table["file"].tolist() == list(inputs.values())
+    assert (table["records"] == 3).all() and (table["scan"] == "full").all()
+    assert (table["bases"] == 62 + 62 + 20).all()
+    assert "sample S1, unit L1: FASTQ valid" in log.read_text()
+
+
+def test_check_fastq_failure_names_the_unit_row_in_error_and_log_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.fastq"
+    bad.write_text("@r0\nACGT\n+\nII I\n@r0\nACGT\n+\nIIII\n")
+    report, log = tmp_path / "L1.tsv", tmp_path / "check.log"
+    job = Job(input={"fq1": str(bad)}, output={"report": str(report)}, log=str(log),
+              params={"fastq_scan": "quick", "sample": "S1", "unit": "L1", "units_sheet": "cfg/units.tsv"})
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        qc.check_fastq(job)
+    expected = f"{bad}, row 1: quality character ' ' (code 32) at position 3 is outside Phred+33 [cfg/units.tsv: sample S1, unit L1]"
+    assert expected in str(excinfo.value)
+    assert expected in log.read_text()
+    assert set(tmp_path.iterdir()) == {bad, log}  # no report, no temporary file left
+
+
+def test_check_fastq_refuses_an_unknown_scan_mode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fastq_scan"):
+        qc.check_fastq(Job(input={"fq1": "x"}, output={"report": str(tmp_path / "r.tsv")},
+                           params={"fastq_scan": "none", "sample": "S1", "unit": "L1", "units_sheet": ""}))
