@@ -10,11 +10,17 @@ module, and ``planktonlm --help`` must stay instant; each target imports its hea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import gzip
 import json
 import os
 import platform
+import re
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +29,8 @@ from typing import Callable
 
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 
-BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality", "stats-null")
+BENCH_TARGETS = ("simulate", "encoder-throughput", "encoder-quality", "stats-null", "dag", "scale")
+DAG_TARGET_S = 30.0  # parse + DAG of a 500-sample, 1000-unit cruise must stay under this
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +62,18 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     null.add_argument("--permutations", type=int, default=199, help="permutations per test")
     null.add_argument("--jobs", type=int, default=1, help="processes")
     null.add_argument("--rows", default=None, help="also write one row per simulated cruise and scheme (TSV)")
+    dag = parser.add_argument_group("dag")
+    dag.add_argument("--samples", type=int, default=500, help="samples of the synthetic cruise")
+    dag.add_argument("--units", type=int, default=2, help="paired-end units per sample")
+    dag.add_argument("--snakefile", default="Snakefile", help="the workflow whose DAG is built (default: ./Snakefile)")
+    scale = parser.add_argument_group("scale (also: --config, --device, --work-dir for the reads, --genomes, --seed)")
+    scale.add_argument("--pairs", default="500000,1000000,2000000,4000000",
+                       help="read pairs of the one sample, comma-separated (every size is the first N pairs of the largest)")
+    scale.add_argument("--embed-all-max-pairs", type=int, default=None,
+                       help="embed every fragment only at sizes up to this many pairs (default: every size)")
+    scale.add_argument("--embed-share", type=int, default=None,
+                       help="fragments embedded per sample in the share mode (default: the config's embed.reads_per_sample)")
+    scale.add_argument("--model", default=None, help="the encoder model folder (default: resources/models/marine-base-v1)")
 
 
 def machine_info() -> dict:
@@ -215,12 +234,117 @@ def bench_stats_null(args: argparse.Namespace) -> dict:
     }
 
 
+def write_dag_cruise(folder: Path, n_samples: int, n_units: int) -> Path:
+    """A synthetic cruise of ``n_samples`` x ``n_units`` paired-end units in ``folder``; returns its config.
+
+    Every unit gets its own copy of one tiny gzip read pair (real, readable files: the parse-time
+    checks stat and open them, and each is a distinct file, as two units never share a FASTQ).
+    Paths in the sheets are relative to ``folder``, the run's working directory.
+    """
+    reads = folder / "reads"
+    reads.mkdir(parents=True)
+    sequence = "ACGTTGCAAGCTTAGCCGATCGATTACGGCATGCATCGATCGGATCCATGCAAGTCGACTGA" * 2
+    for mate in (1, 2):
+        text = "".join(f"@r{i}/{mate}\n{sequence}\n+\n{'F' * len(sequence)}\n" for i in range(4))
+        (reads / f"template_R{mate}.fastq.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
+    header = ["sample", "cruise", "station", "datetime", "latitude", "longitude", "depth_m", "temperature_c", "ph",
+              "pressure_dbar", "salinity_psu"]
+    samples, units = ["\t".join(header)], ["\t".join(["sample", "unit", "fq1", "fq2"])]
+    for i in range(n_samples):
+        sample, depth = f"S{i + 1:05d}", (5, 50, 200)[i % 3]
+        month, day = divmod(i // 10, 28)
+        samples.append("\t".join([sample, "BENCH", f"ST{i % 10 + 1:02d}", f"{2021 + month // 12}-{month % 12 + 1:02d}-{day + 1:02d}",
+                                  f"{30 + i % 10 * 0.1:.2f}", f"{-60 - i % 10 * 0.1:.2f}", str(depth), f"{20 - depth / 20:.1f}",
+                                  "8.05", f"{1.02 * depth:.1f}", "36.1"]))
+        for u in range(1, n_units + 1):
+            paths = [f"reads/{sample}_L{u}_R{mate}.fastq.gz" for mate in (1, 2)]
+            for mate, path in zip((1, 2), paths):
+                shutil.copyfile(reads / f"template_R{mate}.fastq.gz", folder / path)
+            units.append("\t".join([sample, f"L{u}", *paths]))
+    (folder / "samples.tsv").write_text("\n".join(samples) + "\n")
+    (folder / "units.tsv").write_text("\n".join(units) + "\n")
+    config = folder / "bench.yaml"
+    config.write_text("samples: samples.tsv\nunits: units.tsv\noracle_truth: \"\"\n")
+    return config
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: on a shared machine
+    the wall time of a dry run also counts the time other processes held the cores."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_dag(args: argparse.Namespace) -> dict:
+    """Start-up cost of a large cruise: parsing (config, sheets, parse-time file checks) in process,
+    and ``snakemake --dry-run`` (a fresh process: Snakemake's start, the same parse, the whole DAG)."""
+    from planktonlm.config import load_config  # pandas, jsonschema: deferred to keep `planktonlm --help` fast
+    from planktonlm.inputs.cruise import load_workflow_cruise
+
+    snakefile = Path(args.snakefile).resolve()
+    if not snakefile.is_file():
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench dag", column="--snakefile", value=str(snakefile),
+                                                message="no such file", expected="the workflow's Snakefile (run from the repository root)"))
+    parse, dag, parse_cpu, dag_cpu, jobs = [], [], [], [], None
+    with tempfile.TemporaryDirectory(prefix="planktonlm-bench-dag-") as tmp:
+        folder = Path(tmp)
+        clock = time.perf_counter()
+        config = write_dag_cruise(folder, args.samples, args.units)
+        write_s = time.perf_counter() - clock
+        command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(folder),
+                   "--configfile", str(config), "--cores", "1", "--dry-run", "--quiet", "rules"]
+        for _ in range(max(1, args.repeats)):
+            with contextlib.chdir(folder):
+                clock, cpu = time.perf_counter(), time.process_time()
+                cruise = load_workflow_cruise(load_config(config), scan_content=False)
+                parse.append(time.perf_counter() - clock)
+                parse_cpu.append(time.process_time() - cpu)
+            clock, cpu = time.perf_counter(), _children_cpu_s()
+            done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+            dag.append(time.perf_counter() - clock)
+            dag_cpu.append(_children_cpu_s() - cpu)
+            if done.returncode != 0:
+                raise RuntimeError(f"snakemake --dry-run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            total = re.search(r"^total\s+(\d+)", done.stdout + done.stderr, re.MULTILINE)
+            jobs = int(total.group(1)) if total else None
+    n_units = len(cruise.units)
+
+    def row(stage: str, seconds: list[float], cpu: list[float], what: str) -> dict:
+        median = statistics.median(seconds)
+        return {"stage": stage, "what": what, "samples": args.samples, "units": n_units,
+                "seconds_median": round(median, 2), "seconds_best": round(min(seconds), 2),
+                "cpu_seconds_median": round(statistics.median(cpu), 2), "target_s": DAG_TARGET_S,
+                "within_target": median < DAG_TARGET_S}
+
+    return {
+        "target": "dag",
+        "parameters": {"samples": args.samples, "units_per_sample": args.units, "fastq_files": 2 * n_units,
+                       "jobs_planned": jobs, "repeats": max(1, args.repeats), "write_cruise_s": round(write_s, 2),
+                       "snakefile": str(snakefile), "command": "snakemake --dry-run --quiet rules"},
+        "results": [
+            row("parse", parse, parse_cpu, "config + samples.tsv + units.tsv + parse-time FASTQ file checks, in process"),
+            row("parse+dag", dag, dag_cpu, "snakemake --dry-run in a fresh process: start, parse, whole DAG (what a run waits for)"),
+        ],
+        "machine": machine_info(),
+    }
+
+
+def bench_scale(args: argparse.Namespace) -> dict:
+    """One sample of growing depth through QC, embedding and k-mer vectors, a fresh process per
+    stage and size: time vs read pairs (linear?) and peak memory (flat?); see planktonlm.benchmarks_scale."""
+    from planktonlm.benchmarks_scale import bench_scale as run_scale  # the stages' stacks load in the children
+
+    return {**run_scale(args), "machine": machine_info()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "simulate": lambda args: bench_simulate(args.preset, args.reads_per_sample, args.read_length, args.genomes,
                                             args.repeats, args.seed),
     "encoder-throughput": bench_encoder_throughput,
     "encoder-quality": bench_encoder_quality,
     "stats-null": bench_stats_null,
+    "dag": bench_dag,
+    "scale": bench_scale,
 }
 
 

@@ -193,11 +193,22 @@ def build_config(cls: type[T], section: str, values: Mapping[str, Any] | None = 
 
 # Sections read only by the stages after the cube: changing them must not rebuild the cube.
 DOWNSTREAM_OF_CUBE = ("ecology", "shifts", "report")
+# Keys that say how the work is cut into jobs, never what a job computes: they stay out of the
+# rules' params and of the cube's config (and its provenance hash), so changing one reruns nothing.
+SCHEDULING_KEYS = {"embed": ("samples_per_job",)}
+
+
+def job_section(config: Mapping[str, Any], section: str) -> dict:
+    """A config section as a rule's params: the section without its :data:`SCHEDULING_KEYS`."""
+    dropped = SCHEDULING_KEYS.get(section, ())
+    return {k: v for k, v in config[section].items() if k not in dropped}
 
 
 def cube_config(config: Mapping[str, Any]) -> dict:
-    """The config the cube depends on (and records the hash of): every section but those after it."""
-    return {k: v for k, v in config.items() if k not in DOWNSTREAM_OF_CUBE}
+    """The config the cube depends on (and records the hash of): every section but those after it,
+    without the keys that only cut jobs (:data:`SCHEDULING_KEYS`)."""
+    return {k: job_section(config, k) if k in SCHEDULING_KEYS else v for k, v in config.items()
+            if k not in DOWNSTREAM_OF_CUBE}
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -224,7 +235,7 @@ def encoder_gpu_count(device: str, *, gpu_visible: bool | None = None) -> int:
 
     ``cuda`` -> 1; ``auto`` -> 1 only when a GPU is visible (:func:`cuda_gpu_visible`); ``cpu``
     -> 0. A CPU job holding the gpu resource would be queued one at a time behind it: on a
-    machine without a GPU, ``auto`` must not serialise the per-sample embedding jobs.
+    machine without a GPU, ``auto`` must not serialise the embedding jobs.
     """
     if device == "cuda":
         return 1

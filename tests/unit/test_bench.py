@@ -81,3 +81,132 @@ def test_bench_encoder_throughput_runs_the_bf16_path_on_the_cpu(tmp_path: Path, 
     assert row["train_peak_memory_bytes"] == sum(row[k] for k in parts) >= 16 * row["parameters"]
     assert row["train_mfu"] is None and row["train_mfu_note"]
     assert "train_peak_memory_bytes" in capsys.readouterr().out
+
+
+def test_dag_cruise_is_valid_and_every_unit_has_its_own_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planktonlm.inputs.cruise import load_cruise
+
+    config = bench.write_dag_cruise(tmp_path, n_samples=12, n_units=2)
+    assert config.read_text().startswith("samples: samples.tsv")
+    monkeypatch.chdir(tmp_path)  # the sheets' paths are relative to the run's working directory
+    cruise = load_cruise("samples.tsv", "units.tsv")  # every check, FASTQ content included
+    assert cruise.sample_ids()[:2] == ["S00001", "S00002"] and len(cruise.units) == 24
+    assert cruise.paired_samples() == cruise.sample_ids()
+
+
+def test_bench_dag_times_parse_and_the_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the repository's Snakefile
+    out = tmp_path / "dag.json"
+    assert cli_main(["bench", "dag", "--samples", "3", "--units", "2", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["stage"] for r in result["results"]] == ["parse", "parse+dag"]
+    assert all(r["units"] == 6 and r["seconds_median"] > 0 and r["target_s"] == 30.0 for r in result["results"])
+    # per unit: check_fastq + cutadapt_pe; per sample: merge, embed, k-mers, 2 assignments; then the cruise-wide jobs
+    assert result["parameters"]["jobs_planned"] > 6 * 2 + 3 * 5
+    assert result["parameters"]["fastq_files"] == 12
+    assert "parse+dag" in capsys.readouterr().out
+
+
+def test_bench_dag_needs_the_snakefile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["bench", "dag", "--samples", "2"]) == 2
+    assert "--snakefile" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _fastq_records(path: Path) -> list[list[str]]:
+    import gzip
+
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    return [lines[i:i + 4] for i in range(0, len(lines), 4)]
+
+
+def test_scale_reads_are_seeded_and_every_size_is_a_prefix_of_the_largest(tmp_path: Path) -> None:
+    from planktonlm.benchmarks_scale import READS_MANIFEST, write_scale_reads
+
+    first = write_scale_reads(tmp_path / "a", [1000, 300], seed=3, genomes_dir=GENOMES)
+    again = write_scale_reads(tmp_path / "b", [300, 1000], seed=3, genomes_dir=GENOMES)
+    other = write_scale_reads(tmp_path / "c", [1000], seed=4, genomes_dir=GENOMES)
+    assert sorted(first) == [300, 1000]
+    for n in (300, 1000):
+        assert [p.read_bytes() for p in first[n]] == [p.read_bytes() for p in again[n]]
+    assert first[1000][0].read_bytes() != other[1000][0].read_bytes()
+
+    large1, large2 = _fastq_records(first[1000][0]), _fastq_records(first[1000][1])
+    assert len(large1) == len(large2) == 1000
+    assert _fastq_records(first[300][0]) == large1[:300] and _fastq_records(first[300][1]) == large2[:300]
+    for (name1, seq, plus, quality), (name2, *_rest) in zip(large1, large2):
+        assert name1.split()[0] == name2.split()[0] and name1.endswith(" 1:N:0") and name2.endswith(" 2:N:0")
+        assert len(seq) == len(quality) == 150 and plus == "+" and set(seq) <= set("ACGTN")
+        assert all(33 <= ord(c) <= 33 + 41 for c in quality)
+    # short inserts read through into the adapter: cutadapt has something to trim
+    assert any("AGATCGGAAGAGC" in record[1] for record in large1)
+
+    # the same sizes, seed and genomes: the files are reused, not written again
+    stamp = first[1000][0].stat().st_mtime_ns
+    write_scale_reads(tmp_path / "a", [300, 1000], seed=3, genomes_dir=GENOMES)
+    assert first[1000][0].stat().st_mtime_ns == stamp and (tmp_path / "a" / READS_MANIFEST).is_file()
+
+
+def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
+    from planktonlm.benchmarks_scale import fit_stage
+
+    sizes = [500_000, 1_000_000, 2_000_000, 4_000_000]
+    linear = [{"pairs": n, "wall_s": 3.0 + 10.0 * n / 1e6, "peak_rss_mb": 400.0 + n / 1e6} for n in sizes]
+    fit = fit_stage("cutadapt", linear)
+    assert fit["slope_s_per_m_pairs"] == 10.0 and fit["intercept_s"] == 3.0 and fit["r2"] == 1.0
+    assert fit["marginal_ratio"] == 1.0 and fit["per_pair_ratio"] < 1  # fixed costs: not a sign of trouble
+    assert fit["time_linear"] is True and fit["memory_flat"] is True
+
+    quadratic = [{"pairs": n, "wall_s": 1.0 + 2.0 * (n / 1e6) ** 2, "peak_rss_mb": 300.0 + 500 * n / 1e6} for n in sizes]
+    fit = fit_stage("kmer_vectors_all", quadratic)
+    assert fit["time_linear"] is False and fit["memory_flat"] is False
+    assert fit["rss_slope_mb_per_m_pairs"] == 500.0 and fit["rss_ratio"] > 2
+
+    assert fit_stage("embed_all", linear[:1])["slope_s_per_m_pairs"] is None
+
+
+def test_scale_embeds_every_fragment_only_up_to_the_cap(tmp_path: Path) -> None:
+    from planktonlm.benchmarks_scale import _size_stages
+
+    reads = (tmp_path / "R1.fastq.gz", tmp_path / "R2.fastq.gz")
+    capped = [s["stage"] for s in _size_stages(10, reads, tmp_path, {}, share=5, embed_all=False)]
+    assert capped == ["check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share"]
+    full = _size_stages(10, reads, tmp_path, {"device": "cpu"}, share=5, embed_all=True)
+    assert [s["stage"] for s in full][5:] == ["embed_all", "kmer_vectors_all"]
+    assert [s["reads_per_sample"] for s in full if s["stage"].startswith("embed")] == [5, 0]
+    assert all(s["device"] == "cpu" for s in full)
+
+
+def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from planktonlm.benchmarks_scale import STAGES
+
+    out, work = tmp_path / "scale.json", tmp_path / "work"
+    assert cli_main(["bench", "scale", "--pairs", "2000,4000", "--embed-share", "300", "--config",
+                     str(REPO / "config" / "config.yaml"), "--model", str(REPO / "resources" / "models" / "marine-base-v1"),
+                     "--genomes", str(GENOMES), "--device", "cpu", "--work-dir", str(work), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    measured = [r for r in result["results"] if r["pairs"] != "fit"]
+    assert sorted((r["stage"], r["pairs"]) for r in measured) == sorted((s, n) for s in STAGES for n in (2000, 4000))
+    for row in measured:
+        assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 0 and row["s_per_m_pairs"] > 0, row
+    by = {(r["stage"], r["pairs"]): r for r in measured}
+    for n in (2000, 4000):
+        assert by["check_fastq", n]["fragments"] == n
+        assert by["embed_share", n]["fragments"] == by["kmer_vectors_share", n]["fragments"] == 300
+        kept = by["embed_all", n]["fragments"]
+        assert 0.9 * n < kept <= n and by["kmer_vectors_all", n]["fragments"] == kept
+        assert by["embed_all", n]["peak_rss_mb"] > by["check_fastq", n]["peak_rss_mb"]  # torch and the model
+    assert [s["stage"] for s in result["summary"]] == list(STAGES)
+    for fit in result["summary"]:
+        # two sizes: a line through both (R^2 1), or none defined when both took the same hundredths of a second
+        assert fit["sizes"] == 2 and fit["slope_s_per_m_pairs"] is not None and fit["r2"] in (1.0, None)
+        assert isinstance(fit["time_linear"], bool) and isinstance(fit["memory_flat"], bool) and fit["rss_ratio"] >= 1
+    assert result["parameters"]["embed_share"] == 300 and result["parameters"]["embed_all_max_pairs"] is None
+    assert result["machine"]["cpu_count"] >= 1
+    # the reads stay in --work-dir; the stages' outputs do not
+    assert (work / "reads" / "pairs_4000" / "SCALE_R1.fastq.gz").is_file() and not list((work / "runs").iterdir())
+    assert "kmer_vectors_all" in capsys.readouterr().out

@@ -33,7 +33,7 @@ def test_cuda_visible_devices_can_hide_the_gpu(dev_with_gpu, visible, expected):
 @pytest.mark.parametrize(("device", "visible", "expected"),
                          [("cuda", False, 1), ("cuda", True, 1), ("auto", True, 1), ("auto", False, 0), ("cpu", True, 0)])
 def test_encoder_gpu_count(device, visible, expected):
-    # On a CPU-only machine `auto` must declare no GPU, or the per-sample embedding jobs queue
+    # On a CPU-only machine `auto` must declare no GPU, or the embedding jobs queue
     # one at a time behind the profile's gpu=1 limit.
     assert encoder_gpu_count(device, gpu_visible=visible) == expected
 
@@ -76,3 +76,23 @@ def test_the_default_base_is_bundled():
     assert folder == str(BUNDLED_MODELS_DIR / default)
     for name in ("model.pt", "config.json", "tokenizer.json", "weights.sha256", "genomes.tsv", "MODEL_CARD.md"):
         assert (BUNDLED_MODELS_DIR / default / name).is_file(), name
+
+
+def test_samples_per_job_cuts_jobs_and_is_in_no_params_nor_the_cube_hash():
+    """embed.samples_per_job changes how many samples a job embeds, never a vector: it stays out of the
+    embedding rules' params and the cube's config, so changing it reruns nothing by itself."""
+    from planktonlm.config import config_hash, cube_config, job_section, validate_config
+
+    default = validate_config({"samples": "s", "units": "u"})
+    one = validate_config({"samples": "s", "units": "u", "embed": {"samples_per_job": 1}})
+    assert default["embed"]["samples_per_job"] == section_schema("embed")["properties"]["samples_per_job"]["default"] == 8
+    assert one["embed"]["samples_per_job"] == 1
+    assert job_section(default, "embed") == job_section(one, "embed")
+    assert "samples_per_job" not in job_section(default, "embed") and "reads_per_sample" in job_section(default, "embed")
+    assert job_section(default, "train") == default["train"]
+    assert config_hash(cube_config(default)) == config_hash(cube_config(one))
+    assert "samples_per_job" not in cube_config(default)["embed"] and default["embed"]["samples_per_job"] == 8  # not mutated
+    other = validate_config({"samples": "s", "units": "u", "embed": {"reads_per_sample": 7}})
+    assert config_hash(cube_config(other)) != config_hash(cube_config(default))
+    with pytest.raises(PlanktonlmInputError, match="embed.samples_per_job"):
+        validate_config({"samples": "s", "units": "u", "embed": {"samples_per_job": 0}})

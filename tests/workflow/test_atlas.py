@@ -36,13 +36,23 @@ def simulate(workdir: Path, outdir: str, seed: int, cruise: str, first_month: st
 
 
 def planned(dry_run: str) -> dict[str, set[str]]:
-    """{rule: set of its jobs' sample wildcards ("" for jobs without one)} of a dry run's output."""
+    """{rule: set of its jobs' sample wildcards ("" for jobs without one)} of a dry run's output.
+
+    Embedding jobs (one rule per batch of samples, embed_batch_s<sheet>_b<batch>, no wildcards) are
+    listed together as "embed_batch", with the samples whose vectors their output lines name."""
     jobs: dict[str, set[str]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run):
         head = re.match(r"(?:local)?rule (\w+):", block)
-        if head:
-            sample = re.search(r"wildcards:.*?\bsample=([^,\s]+)", block)
-            jobs.setdefault(head.group(1), set()).add(sample.group(1) if sample else "")
+        if not head:
+            continue
+        if re.fullmatch(r"embed_batch_s\d+_b\d+", head.group(1)):
+            output = re.search(r"^\s*output: (.*)$", block, re.M).group(1)
+            embedded = re.findall(r"results/embed/([^,\s]+)\.npy", output)
+            assert embedded, block
+            jobs.setdefault("embed_batch", set()).update(embedded)
+            continue
+        sample = re.search(r"wildcards:.*?\bsample=([^,\s]+)", block)
+        jobs.setdefault(head.group(1), set()).add(sample.group(1) if sample else "")
     jobs.pop("all", None)
     return jobs
 
@@ -78,8 +88,8 @@ def test_adding_year_2_plans_only_its_samples_and_the_cross_cruise_stages(series
     year2 = set(pd.read_csv(series / "y2" / "samples.tsv", sep="\t")["sample"])
     done = run_snakemake(series, "--dry-run", configfile=series / "y12.yaml", check=True)
     jobs = planned(done.stdout + done.stderr)
-    for rule in ("check_fastq", "cutadapt_pe", "merge_units_pe", "embed_sample", "kmer_vectors", "assign_profile"):
-        assert jobs.pop(rule) == year2, rule
+    for rule in ("check_fastq", "cutadapt_pe", "merge_units_pe", "embed_batch", "kmer_vectors", "assign_profile"):
+        assert jobs.pop(rule) == year2, rule  # embedding: no batch that holds a year-1 sample
     assert "train_encoder" not in jobs and "fit_codebook" not in jobs
     cross_cruise = {"read_accounting", "multiqc", "collect_profile", "cube", "ecology", "shifts", "report"}
     assert set(jobs) == cross_cruise, jobs
@@ -148,7 +158,7 @@ def test_a_replaced_atlas_reruns_embedding_and_everything_after(both_years, run_
     jobs = planned(done.stdout + done.stderr)
     every_sample = set(pd.read_csv(both_years / "y1" / "samples.tsv", sep="\t")["sample"]) | set(
         pd.read_csv(both_years / "y2" / "samples.tsv", sep="\t")["sample"])
-    assert jobs.pop("embed_sample") == every_sample
+    assert jobs.pop("embed_batch") == every_sample
     assert jobs.pop("kmer_vectors") == every_sample and jobs.pop("assign_profile") == every_sample
     assert {"collect_profile", "cube", "ecology", "shifts", "report"} <= set(jobs)
     assert not {"check_fastq", "cutadapt_pe", "merge_units_pe", "train_encoder", "fit_codebook"} & set(jobs)

@@ -16,7 +16,9 @@ report; training = the train log shows a step line past the first checkpoint
 (``checkpoints/last.pt`` exists) and ``weights.sha256`` does not exist yet; embedding = some but
 not all ``results/embed/{sample}.npy`` exist. Training here is longer and
 checkpoints more often than the tiny config's (FAULT_CHANGES), on the CPU (where a resumed run
-is bit-for-bit the uninterrupted one), so the moment is not missed on a fast machine either.
+is bit-for-bit the uninterrupted one), so the moment is not missed on a fast machine either;
+embedding runs in batches of two samples (more batches than cores, each batch writing its samples
+one after the other), so a kill can land between batches or between the two samples of one.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ PROFILE = ("--profile", str(REPO / "workflow" / "profiles" / "default"))
 #: checkpoints at 4, 8, 12...: a kill after "step 6" loses steps past a checkpoint taken mid-window), on the CPU
 FAULT_CHANGES = {
     "train": {"max_steps": 40, "log_every": 3, "checkpoint_every": 4, "device": "cpu"},
-    "embed": {"device": "cpu"},
+    "embed": {"device": "cpu", "samples_per_job": 2},
 }
 TRAIN_LOG = Path("results/logs/train_encoder/train_encoder.log")
 CHECKPOINT = Path("results/model/checkpoints/last.pt")

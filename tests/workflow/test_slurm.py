@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from slurm_cluster import ClusterUnavailable, start_cluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -83,13 +84,19 @@ def assert_same_results(first: Path, second: Path) -> int:
     return compared
 
 
+def rule_family(rule: str) -> str:
+    """The rule's name, or "embed_batch" for the embedding rules (one per batch: embed_batch_s<sheet>_b<batch>),
+    which is also the folder of their logs."""
+    return "embed_batch" if re.fullmatch(r"embed_batch_s\d+_b\d+", rule) else rule
+
+
 def submitted(sbatch_log: Path) -> dict[str, list[str]]:
-    """sbatch calls by rule (the executor names the rule in --comment rule_<name>[_wildcards_...])."""
+    """sbatch calls by rule family (the executor names the rule in --comment rule_<name>[_wildcards_...])."""
     calls: dict[str, list[str]] = {}
     for line in sbatch_log.read_text().splitlines():
         match = re.search(r"--comment rule_(\w+?)(?:_wildcards_\S*)? ", line)
         assert match, line
-        calls.setdefault(match.group(1), []).append(line)
+        calls.setdefault(rule_family(match.group(1)), []).append(line)
     return calls
 
 
@@ -130,11 +137,11 @@ def test_slurm_profile_asks_for_a_gpu_only_for_cuda_jobs(device, tiny_cruise, ti
     done = subprocess.run(cmd, cwd=tiny_cruise, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     jobs = planned_jobs(done.stdout + done.stderr)
-    rules = {rule for rule, _, _ in jobs}
-    assert {"train_encoder", "embed_sample", "shifts", "cutadapt_pe"} <= rules, rules
-    cuda_rules = {"train_encoder", "embed_sample"} if device == "cuda" else set()
+    rules = {rule_family(rule) for rule, _, _ in jobs}
+    assert {"train_encoder", "embed_batch", "shifts", "cutadapt_pe"} <= rules, rules
+    cuda_rules = {"train_encoder", "embed_batch"} if device == "cuda" else set()
     for rule, threads, resources in jobs:
-        if rule in cuda_rules:
+        if rule_family(rule) in cuda_rules:
             assert resources.get("gpu") == "1" and resources.get("slurm_partition") == "gpu-test", (rule, resources)
         else:
             assert resources.get("gpu", "0") == "0" and "slurm_partition" not in resources, (rule, resources)
@@ -143,6 +150,8 @@ def test_slurm_profile_asks_for_a_gpu_only_for_cuda_jobs(device, tiny_cruise, ti
             assert threads == (4 if device == "cuda" else 1)
         if rule == "shifts":
             assert threads == 2
+        if rule_family(rule) == "embed_batch":  # runtime set by the rule: an hour + 30 min per sample of its batch
+            assert int(resources["runtime"]) > 60, (rule, resources)
 
 
 def test_slurm_profile_runs_the_tiny_cruise_like_a_local_run(slurm_cluster, tiny_cruise, tiny_config, tmp_path,
@@ -176,7 +185,9 @@ def test_slurm_profile_runs_the_tiny_cruise_like_a_local_run(slurm_cluster, tiny
             assert f" -p {slurm_cluster.partition} " in call, (rule, call)
             assert "--gpus" not in call and "--gres" not in call, (rule, call)
     assert all("--cpus-per-task=1 " in call for call in calls["train_encoder"]), calls["train_encoder"]
-    assert len(calls["embed_sample"]) == len(pd.read_csv(local / "cruise" / "samples.tsv", sep="\t"))
+    n_samples = len(pd.read_csv(local / "cruise" / "samples.tsv", sep="\t"))
+    per_job = yaml.safe_load(tiny_config.read_text())["embed"]["samples_per_job"]
+    assert len(calls["embed_batch"]) == -(-n_samples // per_job)  # one job per batch of samples
 
     compared = assert_same_results(local, cluster_dir)
     assert compared > 50

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
 pytestmark = pytest.mark.workflow
 
@@ -37,7 +38,13 @@ def test_dry_run_plans_every_stage(run_snakemake, tiny_cruise, tiny_config):
     units = pd.read_csv(tiny_cruise / "cruise" / "units.tsv", sep="\t")
     counts = job_counts(done.stdout + done.stderr)
     assert counts["check_fastq"] == counts["cutadapt_pe"] == len(units)
-    assert counts["merge_units_pe"] == counts["embed_sample"] == counts["kmer_vectors"] == len(samples)
+    assert counts["merge_units_pe"] == counts["kmer_vectors"] == len(samples)
+    # embedding: one job per embed.samples_per_job samples of the (one) sheet, each a rule of its own
+    per_job = yaml.safe_load(tiny_config.read_text())["embed"]["samples_per_job"]
+    n_batches = -(-len(samples) // per_job)
+    assert 1 < n_batches < len(samples)
+    assert {rule: n for rule, n in counts.items() if rule.startswith("embed_batch_")} == \
+        {f"embed_batch_s1_b{i}": 1 for i in range(1, n_batches + 1)}
     assert counts["fit_codebook"] == counts["collect_profile"] == counts["ecology"] == 2
     assert counts["assign_profile"] == 2 * len(samples)
     for rule in ("read_accounting", "multiqc", "train_encoder", "cube", "shifts", "report"):
@@ -155,7 +162,7 @@ def test_every_stage_writes_its_contract(full_run):
     html = (results / "report.html").read_text()
     for section in ("overview", "cruise", "read-accounting", "training", "dbrda", "predictions", "comparison", "provenance"):
         assert f'id="{section}"' in html, section
-    for rule_dir in ("train_encoder", "embed_sample", "kmer_vectors", "fit_codebook", "assign_profile", "collect_profile", "cube",
+    for rule_dir in ("train_encoder", "embed_batch", "kmer_vectors", "fit_codebook", "assign_profile", "collect_profile", "cube",
                      "ecology", "shifts", "report"):
         assert any((results / "logs" / rule_dir).iterdir()), rule_dir
 
@@ -181,6 +188,25 @@ def test_same_inputs_same_results(full_run, run_snakemake, tiny_config, tmp_path
             for root in (full_run, second)]
     pd.testing.assert_frame_equal(*logs)
     assert compared > 50
+
+
+def test_one_embedding_job_per_sample_gives_the_same_vectors(full_run, run_snakemake, tiny_config_with, tmp_path):
+    """embed.samples_per_job 1 (one process per sample, as before batches) embeds every sample
+    exactly as the full run's batches did: a sample's vectors do not depend on the other samples of
+    its job. Only the embedding jobs run (QC'd reads and model copied with their times)."""
+    again = tmp_path / "one_per_job"
+    for folder in ("cruise", "config", "results/qc", "results/model"):
+        shutil.copytree(full_run / folder, again / folder)  # copy2: times kept, so nothing upstream is out of date
+    config = tiny_config_with(again / "one_per_job.yaml", {"embed": {"samples_per_job": 1}})
+    samples = pd.read_csv(full_run / "cruise" / "samples.tsv", sep="\t")["sample"].tolist()
+    targets = [f"results/embed/{sample}.{suffix}" for sample in samples for suffix in ("npy", "ids.txt")]
+    done = run_snakemake(again, "--dry-run", *targets, configfile=config, check=True)
+    planned = job_counts(done.stdout + done.stderr)
+    assert planned == {f"embed_batch_s1_b{i}": 1 for i in range(1, len(samples) + 1)}, planned
+    run_snakemake(again, *targets, configfile=config, check=True)
+    for target in targets:
+        assert (again / target).read_bytes() == (full_run / target).read_bytes(), target
+    assert len(list((again / "results" / "logs" / "embed_batch").iterdir())) == len(samples)
 
 
 @pytest.mark.parametrize(

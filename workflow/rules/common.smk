@@ -5,7 +5,16 @@
 import os
 import re
 
-from planktonlm.config import atlas_folder, cube_config, encoder_gpu_count, is_published, model_base_folder, validate_config
+from planktonlm.config import (
+    atlas_folder,
+    cube_config,
+    encoder_gpu_count,
+    is_published,
+    job_section,
+    model_base_folder,
+    validate_config,
+)
+from planktonlm.inputs.batches import sample_batches
 from planktonlm.inputs.cruise import load_workflow_cruise
 from planktonlm.profiles.atlas import atlas_inputs, load_atlas
 
@@ -111,6 +120,30 @@ def base_model_files(wildcards):
 # here, decided once), so CPU embedding jobs run side by side instead of queueing for gpu=1.
 TRAIN_GPUS = encoder_gpu_count(config["train"]["device"])
 EMBED_GPUS = encoder_gpu_count(config["embed"]["device"])
+
+
+# Embedding jobs: embed.samples_per_job samples each, cut within each samples sheet in row order
+# (planktonlm.inputs.batches), so that adding a cruise's sheet adds jobs and changes none.
+EMBED_BATCHES = sample_batches(CRUISE.samples_by_sheet(), config["embed"]["samples_per_job"])
+# The embed section as the jobs' params: without samples_per_job, which cuts jobs but changes no vector.
+EMBED_PARAMS = job_section(config, "embed")
+
+
+def batch_qc_reads(batch):
+    """QC'd reads of a batch's samples: {'r1': every sample's, 'r2': its paired samples'}, in batch order."""
+    return {
+        "r1": [f"results/qc/{s}_R1.fastq.gz" for s in batch.samples],
+        "r2": [f"results/qc/{s}_R2.fastq.gz" for s in batch_paired_samples(batch)],
+    }
+
+
+def batch_paired_samples(batch):
+    return [s for s in batch.samples if CRUISE.is_paired(s)]
+
+
+def embedding_files(batch, suffix):
+    """The embedding outputs of a batch's samples: results/embed/{sample}{suffix}, in batch order."""
+    return [f"results/embed/{s}{suffix}" for s in batch.samples]
 
 
 def encoder_files(wildcards):

@@ -8,6 +8,9 @@
 #                                   i.e. the cluster's default partition or the plugin's
 #                                   partition file, SNAKEMAKE_SLURM_PARTITIONS)
 #   PLANKTONLM_SLURM_GPU_MODEL      GPU model the CUDA jobs ask for (sbatch --gpus=<model>:1)
+#   PLANKTONLM_SLURM_EMBED_MINUTES_PER_SAMPLE
+#                                   runtime of an embedding job per sample of its batch (default
+#                                   30, plus an hour per job)
 import os
 
 # torch CPU threads of training: on the CPU training runs on one thread whatever it is given (same
@@ -17,6 +20,12 @@ TRAIN_THREADS = 4 if TRAIN_GPUS else 1
 # The shifts stage scores its targets in parallel (identical tables whatever the count); two fit
 # any node and equal `make demo`'s --cores 2. More: --set-threads shifts=N.
 SHIFTS_THREADS = 2
+
+# Minutes an embedding job asks for (sbatch --time; the profile's set-resources cannot name the
+# embed_batch_* rules, one per batch): an hour plus EMBED_MINUTES_PER_SAMPLE for each sample of
+# its batch, twice that on a retry. The demo's samples take seconds; with embed.reads_per_sample 0
+# (every read) on a CPU, raise PLANKTONLM_SLURM_EMBED_MINUTES_PER_SAMPLE or lower samples_per_job.
+EMBED_MINUTES_PER_SAMPLE = int(os.environ.get("PLANKTONLM_SLURM_EMBED_MINUTES_PER_SAMPLE", "30"))
 
 GPU_PARTITION = os.environ.get("PLANKTONLM_SLURM_GPU_PARTITION", "gpu")
 GPU_MODEL = os.environ.get("PLANKTONLM_SLURM_GPU_MODEL", "")
@@ -33,3 +42,9 @@ def cuda_job_resources(gpus):
     if GPU_MODEL:
         resources["gpu_model"] = GPU_MODEL
     return resources
+
+
+def embed_batch_runtime(wildcards, input, attempt):
+    """Runtime in minutes of one embedding job: an hour plus EMBED_MINUTES_PER_SAMPLE per sample of
+    its batch (one r1 input each), times the attempt (a retry after a timeout gets twice as long)."""
+    return (60 + EMBED_MINUTES_PER_SAMPLE * len(input.r1)) * attempt

@@ -8,12 +8,17 @@ ones. Reads stream in batches: memory is bounded by ``batch_size``, not by the s
 
 Outputs: ``out_npy`` float16 array (fragments x d_model) and ``out_ids`` (one read id per
 line, the same order), both written atomically.
+
+:func:`embed_samples` embeds several samples in one process (one workflow job per batch of
+samples): torch is imported and the model loaded once, then each sample is embedded exactly as
+:func:`embed_sample` embeds it alone, so its files are byte for byte the same.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +51,17 @@ class EmbedConfig:
     batch_size: int  # fragments per forward batch (memory is bounded by this)
     device: str  # auto | cpu | cuda
     threads: int  # the rule's `threads:` (CPU threads per job; one job per core is fastest)
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """One sample of a batch: its QC'd reads (``r2`` None for single-end) and its two output files."""
+
+    sample: str
+    r1: PathLike
+    r2: PathLike | None
+    out_npy: str | os.PathLike
+    out_ids: str | os.PathLike
 
 
 def _canonical_strands(seq: str) -> tuple[str, str]:
@@ -139,6 +155,41 @@ def embed_sample(
         return _embed_sample(r1, r2, model_dir, Path(out_npy), Path(out_ids), embed_cfg, seed, loaded)
 
 
+def embed_samples(samples: Sequence[SampleFiles], model_dir: str | os.PathLike, embed_cfg: EmbedConfig, seed: int,
+                  *, threads: int | None = None) -> dict[str, int]:
+    """Embed several samples one after the other with one loaded model; {sample: fragments embedded}.
+
+    Each sample gets exactly the files :func:`embed_sample` writes for it alone: its fragments
+    are ``select_fragments(r1, r2, cap, seed)`` of its own files with the run's seed, forward
+    batches never mix samples, and the model is only read (eval mode, inference, nothing random),
+    so nothing depends on the other samples of the batch or on their order. Each sample's two
+    files are written atomically when it is done: a job killed mid-batch leaves the samples it
+    finished whole and nothing of the one it was on. The log names each sample as it starts and
+    ends.
+    """
+    names = [item.sample for item in samples]
+    outputs = [os.fspath(path) for item in samples for path in (item.out_npy, item.out_ids)]
+    if len(set(names)) != len(names) or len(set(outputs)) != len(outputs):
+        raise ValueError(f"a batch names each sample and each output file once: {names}")
+    with torch_threads(threads):
+        plan = resolve_device(embed_cfg.device, column="embed.device")
+        started = time.perf_counter()
+        model, spec, _ = load_model(model_dir, device=str(plan.device))
+        logger.info("model %s loaded on %s in %.1f s; %d samples to embed: %s", model_dir, plan.describe(),
+                    time.perf_counter() - started, len(samples), ", ".join(names))
+        counts: dict[str, int] = {}
+        for number, item in enumerate(samples, 1):
+            logger.info("sample %s: started (%d/%d)", item.sample, number, len(samples))
+            sample_started = time.perf_counter()
+            counts[item.sample] = _embed_sample(item.r1, item.r2, model_dir, Path(item.out_npy), Path(item.out_ids),
+                                                embed_cfg, seed, (model, spec))
+            logger.info("sample %s: %d fragments embedded (%d/%d, %.1f s)", item.sample, counts[item.sample], number,
+                        len(samples), time.perf_counter() - sample_started)
+    logger.info("batch done: %d samples, %d fragments in %.1f s", len(samples), sum(counts.values()),
+                time.perf_counter() - started)
+    return counts
+
+
 def _embed_sample(r1: PathLike, r2: PathLike | None, model_dir: str | os.PathLike, out_npy: Path, out_ids: Path,
                   embed_cfg: EmbedConfig, seed: int, loaded: tuple[ReadEncoder, TokenizerSpec] | None) -> int:
     plan = resolve_device(embed_cfg.device, column="embed.device")
@@ -184,16 +235,22 @@ def _log_rate(n_fragments: int, started: float, paired: bool, *, final: bool = F
                 n_reads, seconds, n_reads / seconds, f" on {device}" if device else "")
 
 
-def _rows_to_npy(raw_path: Path, out_npy: Path, n_rows: int, dim: int, chunk_rows: int = 65536) -> None:
-    """Prefix the streamed float16 rows with an .npy header (the same bytes np.save writes)."""
-    with atomic_path(out_npy) as tmp:
+def _rows_to_npy(raw_path: Path, out_npy: Path, n_rows: int, dim: int, chunk_bytes: int = 1 << 20) -> None:
+    """Prefix the streamed float16 rows with an .npy header (the same bytes np.save writes).
+
+    A buffered copy, not through memory maps: pages of a mapped file count in the process's
+    resident set while it maps them, so a mapped copy of every fragment's vectors (1.5 GB for
+    4 M fragments) would grow the job's memory with the sample.
+    """
+    with atomic_path(out_npy) as tmp, open(tmp, "wb") as handle:  # a file handle: np.save would append ".npy" to a path
         if n_rows == 0:
-            with open(tmp, "wb") as handle:  # a file handle: np.save would append ".npy" to a path
-                np.save(handle, np.zeros((0, dim), dtype=np.float16), allow_pickle=False)
+            np.save(handle, np.zeros((0, dim), dtype=np.float16), allow_pickle=False)
             return
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n_rows, dim))
-        rows = np.memmap(raw_path, dtype=np.float16, mode="r", shape=(n_rows, dim))
-        for start in range(0, n_rows, chunk_rows):
-            array[start:start + chunk_rows] = rows[start:start + chunk_rows]
-        array.flush()
-        del array, rows
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                     "shape": (int(n_rows), int(dim))})
+        expected = n_rows * dim * np.dtype(np.float16).itemsize
+        if raw_path.stat().st_size != expected:
+            raise RuntimeError(f"{raw_path} holds {raw_path.stat().st_size} bytes, not {n_rows} rows x {dim} float16")
+        with open(raw_path, "rb") as rows:
+            shutil.copyfileobj(rows, handle, chunk_bytes)

@@ -71,6 +71,8 @@ class Cruise:
     ``station`` strings, ``datetime`` UTC timestamps, every other column float (NaN = missing).
     ``units``: columns sample, unit, fq1, fq2 (fq2 == "" for single-end), rows in file order.
     ``unit_sheets``: (sample, unit) -> the units sheet that lists the unit.
+    ``sample_sheets``: every samples sheet (in the given order) -> the ids of its samples that are
+    kept (file order, after ``select``); a sheet the filter emptied maps to ().
 
     Look-ups by sample and unit use dictionaries built once: the workflow asks them for every job
     of every unit while it builds its DAG.
@@ -79,6 +81,7 @@ class Cruise:
     samples: pd.DataFrame
     units: pd.DataFrame
     unit_sheets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    sample_sheets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def _units_by_sample(self) -> dict[str, list[Unit]]:
@@ -94,6 +97,14 @@ class Cruise:
 
     def sample_ids(self) -> list[str]:
         return list(self.samples.index)
+
+    def samples_by_sheet(self) -> dict[str, list[str]]:
+        """Sample ids per samples sheet: sheets in the given order, rows in file order, after
+        ``select`` (a sheet it emptied is listed with no ids). A cruise made without sheets is one
+        unnamed sheet ("")."""
+        if not self.sample_sheets:
+            return {"": self.sample_ids()} if len(self.samples) else {}
+        return {sheet: list(ids) for sheet, ids in self.sample_sheets.items()}
 
     def units_of(self, sample: str) -> pd.DataFrame:
         if sample not in self.samples.index:
@@ -267,7 +278,9 @@ def load_cruise(
         sample_frame = sample_frame[sample_frame.index.isin(kept)]
         unit_frame = unit_frame[unit_frame["sample"].isin(kept)].reset_index(drop=True)
         sheets = {key: file for key, file in sheets.items() if key[0] in kept}
-    cruise = Cruise(samples=sample_frame, units=unit_frame, unit_sheets=sheets)
+    by_sheet = {str(file): tuple(sample for sample in t.typed["sample"].astype(str) if kept is None or sample in kept)
+                for file, t in zip(samples_files, samples)}
+    cruise = Cruise(samples=sample_frame, units=unit_frame, unit_sheets=sheets, sample_sheets=by_sheet)
     logger.info("inputs valid: %d samples, %d units", len(cruise.samples), len(cruise.units))
     return cruise
 

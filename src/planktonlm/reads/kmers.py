@@ -8,13 +8,14 @@ start-up, not the counting, is most of its run time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from planktonlm.io import save_npy
+from planktonlm.io import atomic_path
 from planktonlm.reads.fragments import iter_fragments
 
 logger = logging.getLogger(__name__)
@@ -113,13 +114,67 @@ def tetranucleotide_frequencies(seqs1: Sequence, seqs2: Sequence | None = None) 
     return kmer_frequencies(seqs1, seqs2, k=4)
 
 
-def kmer_vectors_for_sample(r1: str, r2: str | None, ids_file: str, out_npy: str, k: int) -> int:
+def kmer_vectors_for_sample(r1: str, r2: str | None, ids_file: str, out_npy: str, k: int, batch_size: int = 20000) -> int:
     """k-mer frequency vectors of exactly the fragments the encoder embedded, in the same order.
 
     ``ids_file`` is the embedding stage's read-id list: taking the fragments by id (not by
     re-drawing the subsample) makes "the same reads" true by construction, so any difference
     between the two profiles is the representation alone.
+
+    The embedding stage writes its ids in file order, so one pass over the reads meets them in
+    turn: the vectors are computed and written ``batch_size`` fragments at a time, and memory
+    stays bounded whatever the sample's depth (with ``embed.reads_per_sample: 0`` the ids are
+    every fragment). Ids in any other order take a second pass that holds them all
+    (:func:`_kmer_vectors_by_id`). Either way the file holds the bytes ``np.save`` writes.
     """
+    n_col = len(canonical_kmer_index(k)[1])
+    with open(ids_file) as handle:
+        n = sum(len(line.split()) for line in handle)
+    with atomic_path(out_npy) as tmp, open(tmp, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": "<f8", "fortran_order": False, "shape": (n, n_col)})
+        if not _write_vectors_in_file_order(r1, r2, ids_file, out, k, batch_size):
+            out.seek(0)
+            out.truncate()
+            np.save(out, _kmer_vectors_by_id(r1, r2, ids_file, k), allow_pickle=False)
+    logger.info("k-mer vectors (k=%d) of %d fragments -> %s", k, n, out_npy)
+    return n
+
+
+def _iter_ids(ids_file: str) -> Iterator[str]:
+    with open(ids_file) as handle:
+        for line in handle:
+            yield from line.split()
+
+
+def _write_vectors_in_file_order(r1: str, r2: str | None, ids_file: str, out: BinaryIO, k: int, batch_size: int) -> bool:
+    """Append the vectors of the fragments named in ``ids_file`` to ``out`` in one pass over the
+    reads, taking each id where the reads reach it; False when some id was not met in turn (ids
+    not in file order, or missing), leaving ``out`` to be rewritten."""
+    wanted = _iter_ids(ids_file)
+    target = next(wanted, None)
+    seqs1: list[str] = []
+    seqs2: list[str | None] = []
+
+    def flush() -> None:
+        out.write(kmer_frequencies(seqs1, seqs2 if r2 else None, k=k).tobytes())
+        seqs1.clear()
+        seqs2.clear()
+
+    for fragment in iter_fragments(r1, r2):  # to the end, as the by-id pass: every record is read
+        if fragment.read_id != target:
+            continue
+        seqs1.append(fragment.seq1)
+        seqs2.append(fragment.seq2)
+        target = next(wanted, None)
+        if len(seqs1) == batch_size:
+            flush()
+    if seqs1:
+        flush()
+    return target is None
+
+
+def _kmer_vectors_by_id(r1: str, r2: str | None, ids_file: str, k: int) -> np.ndarray:
+    """The vectors of the fragments named in ``ids_file``, in its order, whatever the order of the reads (all in memory)."""
     wanted = Path(ids_file).read_text().split()
     position = {read_id: i for i, read_id in enumerate(wanted)}
     seqs1: list[str | None] = [None] * len(wanted)
@@ -131,7 +186,4 @@ def kmer_vectors_for_sample(r1: str, r2: str | None, ids_file: str, out_npy: str
     missing = [wanted[i] for i, s in enumerate(seqs1) if s is None]
     if missing:
         raise RuntimeError(f"{len(missing)} embedded read(s) not found in {r1}, e.g. {missing[0]!r}")
-    vectors = kmer_frequencies(seqs1, seqs2 if r2 else None, k=k)
-    save_npy(out_npy, vectors)
-    logger.info("k-mer vectors (k=%d) of %d fragments -> %s", k, len(wanted), out_npy)
-    return len(wanted)
+    return kmer_frequencies(seqs1, seqs2 if r2 else None, k=k)

@@ -11,8 +11,7 @@ samples, paired_samples; threads.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from planktonlm.config import build_config
@@ -28,9 +27,8 @@ from planktonlm.encoder.model_dir import (
 )
 from planktonlm.encoder.train import TrainConfig
 from planktonlm.encoder.train import train_encoder as train_model
-from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.io import setup_logging
-from planktonlm.stages import Job
+from planktonlm.stages import Job, read_sources
 
 # Declared output -> its file name in the model folder.
 MODEL_FILES = {"weights": WEIGHTS_FILE, "config": CONFIG_FILE, "tokenizer": TOKENIZER_FILE, "sha256": SHA_FILE,
@@ -47,7 +45,7 @@ def train_encoder(job: Job) -> None:
         import_checkpoint(model_section, model_dir)
     else:
         sources = read_sources(job.params["samples"], job.params["paired_samples"], job.input.get("r1", []),
-                               job.input.get("r2", []))
+                               job.input.get("r2", []), rule="train_encoder")
         base_dir = Path(job.input["base_weights"]).parent if job.input.get("base_weights") else None  # as the rule resolved it
         model_cfg, tok_spec, base = training_architecture(model_section, base_dir)
         train_model(sources, model_dir, model_cfg, tok_spec, train_cfg, job.params["seed"], threads=job.threads,
@@ -65,27 +63,3 @@ def model_folder(output: Mapping[str, str]) -> Path:
         raise ValueError(f"train_encoder outputs must be {', '.join(MODEL_FILES.values())} of one folder ({folder}); "
                          f"got {', '.join(wrong)}")
     return folder
-
-
-def read_sources(samples: Sequence[str], paired_samples: Sequence[str], r1: Sequence[str] | str,
-                 r2: Sequence[str] | str) -> dict[str, tuple[str, str | None]]:
-    """{sample: (r1, r2 | None)} in the order of ``samples``: r1 follows ``samples``, r2 ``paired_samples``."""
-    r1 = [r1] if isinstance(r1, str) else list(r1)
-    r2 = [r2] if isinstance(r2, str) else list(r2)
-    problems = []
-    if len(r1) != len(samples):
-        problems.append(InputProblem(file="train_encoder inputs", column="r1", value=len(r1),
-                                     message=f"{len(r1)} read-1 files for {len(samples)} samples",
-                                     expected="one r1 file per sample, in the order of params samples"))
-    if len(r2) != len(paired_samples):
-        problems.append(InputProblem(file="train_encoder inputs", column="r2", value=len(r2),
-                                     message=f"{len(r2)} read-2 files for {len(paired_samples)} paired samples",
-                                     expected="one r2 file per paired sample, in the order of params paired_samples"))
-    unknown = sorted(set(paired_samples) - set(samples))
-    if unknown:
-        problems.append(InputProblem(file="train_encoder inputs", column="paired_samples", value=", ".join(unknown),
-                                     message="paired samples missing from samples", expected="a subset of params samples"))
-    if problems:
-        raise PlanktonlmInputError(problems)
-    r2_of = dict(zip(paired_samples, map(os.fspath, r2)))
-    return {sample: (os.fspath(path), r2_of.get(sample)) for sample, path in zip(samples, r1)}

@@ -1,4 +1,4 @@
-"""The train_encoder and embed_sample stages: Job in, every declared output written."""
+"""The train_encoder stage: Job in, every declared output written (embed_batch: tests/unit/stages/test_embed.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 
 import dnaio
-import numpy as np
 import pytest
 
 from planktonlm.config import validate_section
 from planktonlm.errors import PlanktonlmInputError
 from planktonlm.stages import Job
-from planktonlm.stages.embed import embed_sample
 from planktonlm.stages.train import read_sources, train_encoder
 
 MODEL = validate_section("model", {"base": "none", "k": 3, "n_layer": 1, "n_head": 2, "d_model": 16, "max_len": 16})
@@ -108,28 +106,9 @@ def test_train_stage_refuses_bad_inputs(tmp_path: Path, cruise) -> None:
 
 
 def test_sources_come_from_params_not_file_names() -> None:
-    sources = read_sources(["s2", "s1", "s3"], ["s2", "s3"], ["x/a.fq", "x/b.fq", "x/c.fq"], ["x/a2.fq", "x/c2.fq"])
+    sources = read_sources(["s2", "s1", "s3"], ["s2", "s3"], ["x/a.fq", "x/b.fq", "x/c.fq"], ["x/a2.fq", "x/c2.fq"],
+                           rule="train_encoder")
     assert sources == {"s2": ("x/a.fq", "x/a2.fq"), "s1": ("x/b.fq", None), "s3": ("x/c.fq", "x/c2.fq")}
     assert list(sources) == ["s2", "s1", "s3"]
     with pytest.raises(PlanktonlmInputError, match="paired samples missing"):
-        read_sources(["s1"], ["s9"], ["a.fq"], ["b.fq"])
-
-
-def test_embed_stage_writes_npy_and_ids(tmp_path: Path, cruise) -> None:
-    _, reads = cruise
-    model = tmp_path / "model"
-    train_encoder(train_job(model, reads))
-    for sample in ("C", "B"):  # paired and single-end
-        job = Job(input={**reads[sample], "weights": str(model / "model.pt"), "model_config": str(model / "config.json"),
-                         "tokenizer": str(model / "tokenizer.json")},
-                  output={"npy": str(tmp_path / f"{sample}.npy"), "ids": str(tmp_path / f"{sample}.ids.txt")},
-                  params={"embed": validate_section("embed", {"reads_per_sample": 4, "device": "cpu"}), "seed": 1,
-                          "sample": sample},
-                  log=str(tmp_path / f"{sample}.log"))
-        embed_sample(job)
-        vectors = np.load(job.output["npy"])
-        assert vectors.shape == (4, 16) and len(Path(job.output["ids"]).read_text().splitlines()) == 4
-        assert f"sample {sample}: 4 fragments embedded" in Path(job.log).read_text()
-    wrong = Job(input={**job.input, "tokenizer": str(tmp_path / "tokenizer.json")}, output=job.output, params=job.params)
-    with pytest.raises(ValueError, match="folder of the weights"):
-        embed_sample(wrong)
+        read_sources(["s1"], ["s9"], ["a.fq"], ["b.fq"], rule="train_encoder")

@@ -1,0 +1,436 @@
+"""``planktonlm bench scale``: one sample of growing depth through the per-sample stages.
+
+The claim measured: a sample's time grows linearly with its read pairs and its peak memory stays
+flat, because every per-sample stage streams its reads. One paired gzip FASTQ sample of each
+size in ``--pairs`` (default 0.5, 1, 2 and 4 M pairs of 2 x 150 bp) goes through what the
+workflow's per-sample jobs run, each (stage, size) in a fresh child process, as Snakemake runs a
+job:
+
+    check_fastq          the FASTQ content check of the unit (validate.fastq_scan)
+    cutadapt             cutadapt on the unit with the config's qc section and qc.threads
+    merge_units          the unit merged into the sample's gzip FASTQ, with its read accounting
+    embed_share          embed_sample with reads_per_sample = --embed-share (the config's default)
+    kmer_vectors_share   the k-mer vectors of those fragments (by their ids)
+    embed_all            embed_sample with reads_per_sample = 0 (every fragment; sizes up to
+                         --embed-all-max-pairs only: every fragment costs the encoder
+                         ~1.6 ms of one CPU core)
+    kmer_vectors_all     the k-mer vectors of every fragment
+
+Each child calls the library functions the stage functions (``planktonlm.stages``) call, with the
+config dataclasses built as the stages build them. Its wall time and CPU seconds are its own: the
+parent reads the CPU time with ``os.wait4`` on the child's pid (RUSAGE_CHILDREN would sum over all
+children so far); it includes the child's own children (cutadapt). Peak RSS is that of the
+largest single process of the stage, as the child reports it on exit: its own high-water mark
+(VmHWM, which counts its memory since exec) or that of a finished child of its own (cutadapt).
+Not wait4's ``ru_maxrss``: Linux carries the high-water mark of the memory a child was spawned
+from (the parent's, under vfork) into the child's ``ru_maxrss`` at exec, so every child would
+report at least the parent's peak (measured: 310 MB for a child of 9 MB under a 300 MB parent).
+
+Per stage, over the sizes it ran at, the summary row gives the least-squares line of wall time
+on pairs (slope in s per M pairs, intercept, R^2) and:
+
+* ``per_pair_ratio``: (s per pair at the largest size) / (s per pair at the smallest). Fixed
+  costs (start-up, imports, model load, the fixed-size share's embedding) make it fall below 1 for
+  a linear stage; superlinear growth makes it exceed 1.
+* ``marginal_ratio`` (3 sizes or more): s per added pair between the two largest sizes / between
+  the two smallest; 1 for a straight line, whatever the fixed costs.
+* ``time_linear``: per_pair_ratio <= 1.33 and, where defined, 0.75 <= marginal_ratio <= 1.33.
+* ``rss_ratio``: peak RSS max / min over the sizes; ``rss_slope_mb_per_m_pairs``: the
+  least-squares growth of peak RSS.
+* ``memory_flat``: peak RSS at the largest size <= 1.25 x that at the smallest + 50 MB.
+
+The reads are generated once, by the cruise simulator's read model (``planktonlm.simulate``: one
+surface sample of the demo design's 13 genomes, fragments of the real genomes in
+resources/genomes, position-dependent Phred+33 qualities with the errors they state, N calls,
+2 % short inserts read through into the TruSeq adapters), seeded, and every size is the first N
+pairs of the largest: all sizes are the same data. Stage outputs are deleted as soon as no later
+stage of the size reads them (the embedding and k-mer vectors of every read of 4 M pairs are
+1.5 GB and 4.4 GB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_PAIRS = (500_000, 1_000_000, 2_000_000, 4_000_000)
+DEFAULT_MODEL = "resources/models/marine-base-v1"
+READ_LENGTH = 150
+SAMPLE = "SCALE"
+UNIT = "L1"
+# time_linear / memory_flat criteria (see the module docstring)
+PER_PAIR_RATIO_MAX = 1.33
+MARGINAL_RATIO_RANGE = (0.75, 1.33)
+RSS_FLAT_FACTOR, RSS_FLAT_SLACK_MB = 1.25, 50.0
+STAGES = ("check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share", "embed_all", "kmer_vectors_all")
+READS_MANIFEST = "reads.json"
+_CHILD_CODE = "import sys; from planktonlm.benchmarks_scale import run_stage; run_stage(sys.argv[1])"
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def reads_paths(folder: Path, pairs: int) -> tuple[Path, Path]:
+    """The R1 and R2 gzip FASTQ files of the ``pairs``-pair sample under ``folder``."""
+    return (folder / f"pairs_{pairs}" / f"{SAMPLE}_R1.fastq.gz", folder / f"pairs_{pairs}" / f"{SAMPLE}_R2.fastq.gz")
+
+
+def write_scale_reads(folder: Path | str, sizes: Sequence[int], seed: int,
+                      genomes_dir: Path | str | None = None) -> dict[int, tuple[Path, Path]]:
+    """One simulated sample of ``max(sizes)`` pairs of 2 x 150 bp, and every size as its first N pairs.
+
+    The simulator's read model, batch by batch (memory bounded by its BATCH_PAIRS); the FASTQ text
+    of each batch is formatted once and written to every size's files that still want records, so
+    the smaller files are exact prefixes of the largest (records are fixed-width). gzip as the
+    simulator writes it (no name, mtime 0, fixed level): the same seed gives the same bytes. Files
+    already in ``folder`` from the same sizes, seed and genomes (``reads.json``) are reused.
+    Returns {pairs: (R1, R2)}.
+    """
+    import dataclasses
+
+    from planktonlm.simulate.community import resolve_niches, simulate_community
+    from planktonlm.simulate.design import PRESETS
+    from planktonlm.simulate.environment import simulate_environment
+    from planktonlm.simulate.genomes import DEFAULT_GENOMES_DIR, GenomeSet
+    from planktonlm.simulate.gzipio import GzipOut
+    from planktonlm.simulate.reads import format_fastq, iter_sample_read_pairs, read_shares
+    from planktonlm.simulate.writer import select_genomes
+
+    folder = Path(folder)
+    sizes = sorted(set(int(n) for n in sizes))
+    largest = sizes[-1]
+    genomes_dir = Path(genomes_dir) if genomes_dir else DEFAULT_GENOMES_DIR
+    design = dataclasses.replace(PRESETS["demo"], read_length=READ_LENGTH, reads_per_sample=largest)
+    manifest = {"sizes": sizes, "seed": seed, "genomes_dir": str(genomes_dir.resolve()), "read_length": READ_LENGTH,
+                "design": design.name, "sample": SAMPLE}
+    paths = {n: reads_paths(folder, n) for n in sizes}
+    manifest_path = folder / READS_MANIFEST
+    if (manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest
+            and all(p.is_file() for pair in paths.values() for p in pair)):
+        return paths
+    manifest_path.unlink(missing_ok=True)
+
+    genome_set = GenomeSet(select_genomes(design, genomes_dir))
+    env = simulate_environment(design, seed)
+    abundance = simulate_community(env, resolve_niches(genome_set.names, seed), seed, design.community_noise_sd)
+    share = read_shares(abundance, genome_set)[0]  # the design's first sample (surface, first station)
+    width = len(str(largest))
+    writers = {}
+    try:
+        for n in sizes:
+            paths[n][0].parent.mkdir(parents=True, exist_ok=True)
+            writers[n] = (GzipOut(paths[n][0]), GzipOut(paths[n][1]))
+        done = 0
+        for batch in iter_sample_read_pairs(genome_set, share, largest, design, seed, 0):
+            m = len(batch.r1)
+            text1 = format_fastq(SAMPLE, done + 1, width, 1, batch.r1, batch.q1)
+            text2 = format_fastq(SAMPLE, done + 1, width, 2, batch.r2, batch.q2)
+            record1, record2 = len(text1) // m, len(text2) // m
+            for n, (out1, out2) in writers.items():
+                take = min(m, n - done)
+                if take > 0:
+                    out1.write(text1[: take * record1])
+                    out2.write(text2[: take * record2])
+            done += m
+    finally:
+        for out1, out2 in writers.values():
+            out1.close()
+            out2.close()
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return paths
+
+
+# ---------------------------------------------------------------------------- stages (child side)
+
+
+def _stage_check_fastq(spec: dict, config: dict) -> dict:
+    """Stage qc.check_fastq: every record of the unit through the content checks, then its report."""
+    from planktonlm.inputs.fastq_checks import FASTQ_SCAN_RECORDS, check_report, check_unit_content, unit_context
+    from planktonlm.io import write_tsv
+
+    scan = config["validate"]["fastq_scan"]
+    paths = [spec["fq1"], spec["fq2"]]
+    stats = check_unit_content(paths[0], paths[1], FASTQ_SCAN_RECORDS[scan], unit_context("units.tsv", SAMPLE, UNIT))
+    write_tsv(check_report(SAMPLE, UNIT, paths, stats, scan), spec["out"]["report"])
+    return {"records": stats[0].n_reads}
+
+
+def _stage_cutadapt(spec: dict, config: dict) -> dict:
+    """Stage qc.cutadapt: cutadapt on the unit (rule threads = qc.threads)."""
+    from planktonlm.config import build_config
+    from planktonlm.reads.qc import QcConfig, run_cutadapt
+
+    cfg = build_config(QcConfig, "qc", config["qc"])
+    out = spec["out"]
+    run_cutadapt(cfg, fq1=spec["fq1"], fq2=spec["fq2"], out1=out["r1"], out2=out["r2"], json_report=out["json"],
+                 text_report=out["report"], log=out["log"], threads=config["qc"]["threads"])
+    return {}
+
+
+def _stage_merge_units(spec: dict, config: dict) -> dict:
+    """Stage qc.merge_units: the unit merged into the sample's gzip FASTQ, and its accounting row."""
+    from planktonlm.reads.qc import qc_sample
+
+    out = spec["out"]
+    qc_sample(SAMPLE, unit_r1=[spec["r1"]], unit_r2=[spec["r2"]], cutadapt_jsons=[spec["json"]], out_r1=out["r1"],
+              out_r2=out["r2"], out_accounting=out["accounting"])
+    return {}
+
+
+def _stage_embed(spec: dict, config: dict) -> dict:
+    """Stage embed.embed_sample, with reads_per_sample = the spec's (0 = every fragment)."""
+    from planktonlm.config import build_config
+    from planktonlm.encoder.embed import EmbedConfig, embed_sample
+
+    cfg = build_config(EmbedConfig, "embed", config["embed"], reads_per_sample=spec["reads_per_sample"],
+                       device=spec["device"])
+    n = embed_sample(spec["r1"], spec["r2"], spec["model"], spec["out"]["npy"], spec["out"]["ids"], cfg,
+                     config["seed"], threads=config["embed"]["threads"])
+    return {"fragments": n}
+
+
+def _stage_kmer_vectors(spec: dict, config: dict) -> dict:
+    """Stage profiles.kmer_vectors: k-mer vectors of the fragments the embedding stage wrote ids of."""
+    from planktonlm.reads.kmers import kmer_vectors_for_sample
+
+    n = kmer_vectors_for_sample(spec["r1"], spec["r2"], ids_file=spec["ids"], out_npy=spec["out"]["vectors"],
+                                k=config["profiles"]["kmer_k"])
+    return {"fragments": n}
+
+
+_STAGE_FUNCTIONS = {
+    "check_fastq": _stage_check_fastq,
+    "cutadapt": _stage_cutadapt,
+    "merge_units": _stage_merge_units,
+    "embed_share": _stage_embed,
+    "embed_all": _stage_embed,
+    "kmer_vectors_share": _stage_kmer_vectors,
+    "kmer_vectors_all": _stage_kmer_vectors,
+}
+
+
+def run_stage(spec_path: str) -> None:
+    """Child entry point: run the stage described by the JSON file ``spec_path``; write what it
+    reports (fragments, records) to the spec's ``result`` file.
+
+    The spec carries the validated config's sections, as a rule's params carry them: the child
+    does not parse the config file (a workflow job does not either).
+    """
+    spec = json.loads(Path(spec_path).read_text())
+    info = _STAGE_FUNCTIONS[spec["stage"]](spec, spec["config"])
+    Path(spec["result"]).write_text(json.dumps({**info, "peak_rss_mb": own_peak_rss_mb()}) + "\n")
+
+
+def own_peak_rss_mb() -> float:
+    """Peak RSS (MB) of the largest single process so far: this one (its high-water mark since
+    exec, VmHWM) or a finished child of it. RUSAGE_SELF would not do: it starts from the peak
+    of the process this one was spawned from (see the module docstring)."""
+    import resource
+
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # >= this one's peak when they started
+    try:
+        with open("/proc/self/status") as handle:
+            own_kb = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # not Linux: the inherited-peak caveat applies
+        own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own_kb, children_kb) / 1024
+
+
+# ---------------------------------------------------------------------------- measuring (parent side)
+
+
+def measure_stage(spec: dict, folder: Path) -> dict:
+    """Run one stage in a fresh Python process; its wall seconds, CPU seconds (wait4) and peak RSS (its own report).
+
+    The child's output goes to ``<folder>/<stage>.log``; a failed child raises RuntimeError
+    quoting its tail.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {**spec, "result": str(folder / f"{spec['stage']}.result.json")}
+    spec_path = folder / f"{spec['stage']}.spec.json"
+    spec_path.write_text(json.dumps(spec, indent=1) + "\n")
+    log = folder / f"{spec['stage']}.log"
+    with open(log, "wb") as out:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE, str(spec_path)], stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (and its waited-for children's)
+        wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    if child.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+        raise RuntimeError(f"bench scale: stage {spec['stage']} failed (exit {child.returncode}):\n" + "\n".join(tail))
+    info = json.loads(Path(spec["result"]).read_text())  # fragments or records, and peak_rss_mb
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **info}
+
+
+def _file_mb(*paths: str) -> float:
+    return sum(os.path.getsize(p) for p in paths if os.path.exists(p)) / 1e6
+
+
+def _size_stages(pairs: int, reads: tuple[Path, Path], run: Path, base: dict, share: int, embed_all: bool) -> list[dict]:
+    """The specs of one size's stages in run order, each with its outputs and the files it can delete after."""
+    fq1, fq2 = str(reads[0]), str(reads[1])
+    unit = {k: str(run / f"{UNIT}_{k}") for k in ("R1.fastq", "R2.fastq")}
+    qc1, qc2 = str(run / f"{SAMPLE}_R1.fastq.gz"), str(run / f"{SAMPLE}_R2.fastq.gz")
+    specs = [
+        {"stage": "check_fastq", "fq1": fq1, "fq2": fq2, "out": {"report": str(run / "check.tsv")}},
+        {"stage": "cutadapt", "fq1": fq1, "fq2": fq2,
+         "out": {"r1": unit["R1.fastq"], "r2": unit["R2.fastq"], "json": str(run / f"{UNIT}.cutadapt.json"),
+                 "report": str(run / f"{UNIT}.cutadapt.txt"), "log": str(run / f"{UNIT}.cutadapt.log")}},
+        {"stage": "merge_units", "r1": unit["R1.fastq"], "r2": unit["R2.fastq"], "json": str(run / f"{UNIT}.cutadapt.json"),
+         "out": {"r1": qc1, "r2": qc2, "accounting": str(run / "accounting.tsv")},
+         "delete_after": [unit["R1.fastq"], unit["R2.fastq"]]},
+    ]
+    modes = [("share", share)] + ([("all", 0)] if embed_all else [])
+    for mode, reads_per_sample in modes:
+        npy, ids, vectors = (str(run / f"embed_{mode}.npy"), str(run / f"embed_{mode}.ids.txt"),
+                             str(run / f"kmer_{mode}.npy"))
+        specs += [
+            {"stage": f"embed_{mode}", "r1": qc1, "r2": qc2, "reads_per_sample": reads_per_sample,
+             "out": {"npy": npy, "ids": ids}, "delete_after": [npy]},
+            {"stage": f"kmer_vectors_{mode}", "r1": qc1, "r2": qc2, "ids": ids, "out": {"vectors": vectors},
+             "delete_after": [ids, vectors]},
+        ]
+    return [{**base, **spec} for spec in specs]
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def fit_stage(stage: str, rows: list[dict]) -> dict:
+    """The summary row of one stage from its measured rows (any order): line fit, ratios, verdicts."""
+    rows = sorted(rows, key=lambda r: r["pairs"])
+    pairs = [r["pairs"] / 1e6 for r in rows]
+    wall = [r["wall_s"] for r in rows]
+    rss = [r["peak_rss_mb"] for r in rows]
+    out: dict = {"stage": stage, "pairs": "fit", "sizes": len(rows)}
+    if len(rows) < 2:
+        return {**out, "slope_s_per_m_pairs": None, "intercept_s": None, "r2": None, "per_pair_ratio": None,
+                "marginal_ratio": None, "rss_ratio": None, "rss_slope_mb_per_m_pairs": None, "time_linear": None,
+                "memory_flat": None}
+    slope, intercept = statistics.linear_regression(pairs, wall)
+    rss_slope, _ = statistics.linear_regression(pairs, rss)
+    r2 = statistics.correlation(pairs, wall) ** 2 if len(set(wall)) > 1 else None
+    per_pair = _ratio(wall[-1] / pairs[-1], wall[0] / pairs[0])
+    marginal = None
+    if len(rows) >= 3:
+        marginal = _ratio((wall[-1] - wall[-2]) / (pairs[-1] - pairs[-2]), (wall[1] - wall[0]) / (pairs[1] - pairs[0]))
+    low, high = MARGINAL_RATIO_RANGE
+    time_linear = (per_pair is not None and per_pair <= PER_PAIR_RATIO_MAX
+                   and (marginal is None or low <= marginal <= high) and not (len(rows) >= 3 and marginal is None))
+    return {
+        **out,
+        "slope_s_per_m_pairs": round(slope, 2),
+        "intercept_s": round(intercept, 2),
+        "r2": None if r2 is None else round(r2, 4),
+        "per_pair_ratio": None if per_pair is None else round(per_pair, 3),
+        "marginal_ratio": None if marginal is None else round(marginal, 3),
+        "rss_ratio": round(max(rss) / min(rss), 3),
+        "rss_slope_mb_per_m_pairs": round(rss_slope, 1),
+        "time_linear": bool(time_linear),
+        "memory_flat": rss[-1] <= RSS_FLAT_FACTOR * rss[0] + RSS_FLAT_SLACK_MB,
+    }
+
+
+def parse_pairs(text: str) -> list[int]:
+    """``--pairs``: comma-separated positive read-pair counts (``_`` allowed: 500_000)."""
+    try:
+        sizes = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0:
+        raise ValueError(f"--pairs must be comma-separated positive integers, got {text!r}")
+    return sorted(set(sizes))
+
+
+def bench_scale(args) -> dict:
+    """Run every stage at every size (``args``: the ``planktonlm bench`` namespace); the result dict."""
+    from planktonlm.config import load_config
+    from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+    try:
+        sizes = parse_pairs(args.pairs)
+    except ValueError as exc:
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--pairs", value=args.pairs,
+                                                message=str(exc), expected="e.g. 500000,1000000,2000000,4000000")) from None
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    share = args.embed_share if args.embed_share is not None else config["embed"]["reads_per_sample"]
+    if share <= 0:
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--embed-share", value=share,
+                                                message="the share must be a number of fragments",
+                                                expected="an integer >= 1 (embed_all measures every fragment)"))
+    model = Path(args.model or DEFAULT_MODEL).resolve()
+    if not (model / "model.pt").is_file():
+        raise PlanktonlmInputError(InputProblem(file=str(model), column="--model", message="not a model folder",
+                                                expected="a planktonlm model folder (model.pt, config.json, tokenizer.json)"))
+    all_cap = args.embed_all_max_pairs
+    rows: list[dict] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="planktonlm-bench-scale-") as tmp:
+        work = Path(args.work_dir).resolve() if args.work_dir else Path(tmp)
+        clock = time.perf_counter()
+        reads = write_scale_reads(work / "reads", sizes, args.seed, args.genomes)
+        reads_s = time.perf_counter() - clock
+        _progress(f"reads: {sizes[-1]} pairs in {reads_s:.1f} s ({work / 'reads'})")
+        sections = {key: config[key] for key in ("seed", "validate", "qc", "embed", "profiles")}
+        base = {"config": sections, "model": str(model), "device": args.device}
+        for pairs in sizes:
+            run = work / "runs" / f"pairs_{pairs}"
+            shutil.rmtree(run, ignore_errors=True)
+            embed_all = all_cap is None or pairs <= all_cap
+            for spec in _size_stages(pairs, reads[pairs], run, base, share, embed_all):
+                measured = measure_stage(spec, run)
+                output_mb = _file_mb(*[p for key, p in spec["out"].items() if key != "log"])
+                row = {"stage": spec["stage"], "pairs": pairs, "fragments": measured.get("fragments", measured.get("records")),
+                       "wall_s": round(measured["wall_s"], 2), "cpu_s": round(measured["cpu_s"], 2),
+                       "peak_rss_mb": round(measured["peak_rss_mb"], 1),
+                       "s_per_m_pairs": round(measured["wall_s"] / (pairs / 1e6), 2), "output_mb": round(output_mb, 1)}
+                rows.append(row)
+                _progress(", ".join(f"{k}={v}" for k, v in row.items()))
+                for path in spec.get("delete_after", []):
+                    Path(path).unlink(missing_ok=True)
+            shutil.rmtree(run, ignore_errors=True)
+        reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in sizes}
+    summary = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in STAGES
+               if any(r["stage"] == stage for r in rows)]
+    return {
+        "target": "scale",
+        "parameters": {"pairs": ",".join(map(str, sizes)), "read_length": READ_LENGTH, "embed_share": share,
+                       "embed_all_max_pairs": all_cap, "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
+                       "device": args.device, "qc_threads": config["qc"]["threads"], "embed_threads": config["embed"]["threads"],
+                       "fastq_scan": config["validate"]["fastq_scan"], "kmer_k": config["profiles"]["kmer_k"],
+                       "seed": args.seed, "config_seed": config["seed"], "reads_s": round(reads_s, 1),
+                       "reads_gz_mb": reads_mb, "total_s": round(time.perf_counter() - started, 1),
+                       **{name: _version(name) for name in ("numpy", "torch", "cutadapt", "dnaio")}},
+        "results": rows + summary,
+        "summary": summary,
+        "criteria": {"time_linear": f"per_pair_ratio <= {PER_PAIR_RATIO_MAX} and {MARGINAL_RATIO_RANGE[0]} <= "
+                                    f"marginal_ratio <= {MARGINAL_RATIO_RANGE[1]} (3+ sizes)",
+                     "memory_flat": f"peak RSS at the largest size <= {RSS_FLAT_FACTOR} x at the smallest + "
+                                    f"{RSS_FLAT_SLACK_MB:g} MB"},
+    }
+
+
+def _version(package: str) -> str | None:
+    """An installed package's version, without importing it (torch takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _progress(line: str) -> None:
+    """One line per measured stage on stderr: a run of hours shows where it is."""
+    print(f"bench scale {time.strftime('%H:%M:%S')}: {line}", file=sys.stderr, flush=True)

@@ -1,3 +1,0 @@
-from planktonlm.stages import Job, embed
-
-embed.embed_sample(Job.from_snakemake(snakemake))
