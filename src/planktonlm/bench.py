@@ -69,11 +69,17 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     scale = parser.add_argument_group("scale (also: --config, --device, --work-dir for the reads, --genomes, --seed)")
     scale.add_argument("--pairs", default="500000,1000000,2000000,4000000",
                        help="read pairs of the one sample, comma-separated (every size is the first N pairs of the largest)")
+    scale.add_argument("--reads-for", default=None,
+                       help="sizes the reads are generated for (default: --pairs); a --pairs subset of them reuses "
+                            "the reads of an earlier run in --work-dir, so runs split over processes measure the same data")
     scale.add_argument("--embed-all-max-pairs", type=int, default=None,
                        help="embed every fragment only at sizes up to this many pairs (default: every size)")
     scale.add_argument("--embed-share", type=int, default=None,
                        help="fragments embedded per sample in the share mode (default: the config's embed.reads_per_sample)")
     scale.add_argument("--model", default=None, help="the encoder model folder (default: resources/models/marine-base-v1)")
+    scale.add_argument("--merge", nargs="+", default=None, metavar="JSON[:STAGE,...]",
+                       help="measure nothing: merge the rows of earlier --json results (of the stages named, or all) "
+                            "and fit each stage over all its sizes, e.g. runs split over processes")
 
 
 def machine_info() -> dict:
@@ -333,7 +339,10 @@ def bench_scale(args: argparse.Namespace) -> dict:
     """One sample of growing depth through QC, embedding and k-mer vectors, a fresh process per
     stage and size: time vs read pairs (linear?) and peak memory (flat?); see planktonlm.benchmarks_scale."""
     from planktonlm.benchmarks_scale import bench_scale as run_scale  # the stages' stacks load in the children
+    from planktonlm.benchmarks_scale import merge_scale_results
 
+    if args.merge:
+        return merge_scale_results(args.merge)  # the sources' machine, not this one
     return {**run_scale(args), "machine": machine_info()}
 
 

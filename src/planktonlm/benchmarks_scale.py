@@ -46,6 +46,12 @@ resources/genomes, position-dependent Phred+33 qualities with the errors they st
 pairs of the largest: all sizes are the same data. Stage outputs are deleted as soon as no later
 stage of the size reads them (the embedding and k-mer vectors of every read of 4 M pairs are
 1.5 GB and 4.4 GB).
+
+Embedding every read of the larger sizes takes hours on a CPU core, so a run can be split over
+processes on the same reads (``--pairs 2000000`` and ``--pairs 4000000`` side by side, each with
+``--reads-for 500000,1000000,2000000,4000000 --work-dir`` of the same folder) and the rows joined
+afterwards with ``--merge A.json:STAGE,... B.json ...`` (:func:`merge_scale_results`): each
+(stage, size) from one source, same parameters and machine, each stage refitted over all its sizes.
 """
 
 from __future__ import annotations
@@ -224,6 +230,9 @@ def run_stage(spec_path: str) -> None:
     The spec carries the validated config's sections, as a rule's params carry them: the child
     does not parse the config file (a workflow job does not either).
     """
+    from planktonlm.io import setup_logging
+
+    setup_logging()  # the stage's own progress lines (stderr: the stage's log), as in a workflow job's log
     spec = json.loads(Path(spec_path).read_text())
     info = _STAGE_FUNCTIONS[spec["stage"]](spec, spec["config"])
     Path(spec["result"]).write_text(json.dumps({**info, "peak_rss_mb": own_peak_rss_mb()}) + "\n")
@@ -258,6 +267,7 @@ def measure_stage(spec: dict, folder: Path) -> dict:
     spec_path = folder / f"{spec['stage']}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1) + "\n")
     log = folder / f"{spec['stage']}.log"
+    _progress(f"{spec['stage']}: started (its progress: {log})")
     with open(log, "wb") as out:
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE, str(spec_path)], stdout=out, stderr=subprocess.STDOUT)
@@ -362,6 +372,11 @@ def bench_scale(args) -> dict:
     except ValueError as exc:
         raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--pairs", value=args.pairs,
                                                 message=str(exc), expected="e.g. 500000,1000000,2000000,4000000")) from None
+    try:
+        read_sizes = sorted(set(parse_pairs(args.reads_for) + sizes)) if getattr(args, "reads_for", None) else sizes
+    except ValueError as exc:
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--reads-for", value=args.reads_for,
+                                                message=str(exc), expected="e.g. 500000,1000000,2000000,4000000")) from None
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
     share = args.embed_share if args.embed_share is not None else config["embed"]["reads_per_sample"]
@@ -379,7 +394,7 @@ def bench_scale(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="planktonlm-bench-scale-") as tmp:
         work = Path(args.work_dir).resolve() if args.work_dir else Path(tmp)
         clock = time.perf_counter()
-        reads = write_scale_reads(work / "reads", sizes, args.seed, args.genomes)
+        reads = write_scale_reads(work / "reads", read_sizes, args.seed, args.genomes)
         reads_s = time.perf_counter() - clock
         _progress(f"reads: {sizes[-1]} pairs in {reads_s:.1f} s ({work / 'reads'})")
         sections = {key: config[key] for key in ("seed", "validate", "qc", "embed", "profiles")}
@@ -406,7 +421,7 @@ def bench_scale(args) -> dict:
     return {
         "target": "scale",
         "parameters": {"pairs": ",".join(map(str, sizes)), "read_length": READ_LENGTH, "embed_share": share,
-                       "embed_all_max_pairs": all_cap, "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
+                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap, "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
                        "device": args.device, "qc_threads": config["qc"]["threads"], "embed_threads": config["embed"]["threads"],
                        "fastq_scan": config["validate"]["fastq_scan"], "kmer_k": config["profiles"]["kmer_k"],
                        "seed": args.seed, "config_seed": config["seed"], "reads_s": round(reads_s, 1),
@@ -419,6 +434,89 @@ def bench_scale(args) -> dict:
                      "memory_flat": f"peak RSS at the largest size <= {RSS_FLAT_FACTOR} x at the smallest + "
                                     f"{RSS_FLAT_SLACK_MB:g} MB"},
     }
+
+
+# what must agree between runs whose rows are merged: same work, same software, same machine
+MERGE_SAME_PARAMETERS = ("read_length", "embed_share", "config", "model", "device", "qc_threads", "embed_threads",
+                         "fastq_scan", "kmer_k", "seed", "config_seed", "numpy", "torch", "cutadapt", "dnaio")
+MERGE_SAME_MACHINE = ("cpu_count", "cpu_model", "platform", "python")  # cpus_usable may differ: threads are parameters
+
+
+def parse_merge_source(text: str) -> tuple[str, tuple[str, ...] | None]:
+    """``--merge`` item ``PATH`` or ``PATH:STAGE,STAGE``: the file and the stages taken from it (None: all)."""
+    path, sep, tail = text.rpartition(":")
+    if not sep or not tail or "/" in tail or Path(text).exists():  # a path that holds a colon stays a path
+        return text, None
+    return path, tuple(part.strip() for part in tail.split(",") if part.strip())
+
+
+def merge_scale_results(sources: Sequence[str]) -> dict:
+    """One result from the rows of earlier ``--json`` results of the same benchmark, refitted.
+
+    A run of hours can be split over processes (``--pairs 2000000`` and ``--pairs 4000000`` side
+    by side, on the reads of one ``--reads-for``); merging takes every (stage, size) row once,
+    from the files and stages named, and fits each stage over all its sizes as one run does.
+    Refused: a file that is not a ``bench scale`` result, a stage it did not measure, a (stage,
+    size) measured by two sources, runs that differ in a parameter of the work or the software
+    (``MERGE_SAME_PARAMETERS``) or in the machine.
+    """
+    from planktonlm.errors import InputProblem, PlanktonlmInputError
+
+    def refuse(file: str, message: str, value: object = None, expected: str = "") -> PlanktonlmInputError:
+        return PlanktonlmInputError(InputProblem(file=file, column="--merge", value=value, message=message,
+                                                 expected=expected))
+
+    rows: list[dict] = []
+    origin: dict[tuple[str, int], str] = {}
+    first: tuple[str, dict] | None = None
+    merged_from = []
+    for item in sources:
+        path, stages = parse_merge_source(item)
+        try:
+            result = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise refuse(path, f"cannot read a JSON result: {exc}", item, "a file written by planktonlm bench scale --json") from None
+        if not isinstance(result, dict) or result.get("target") != "scale" or not isinstance(result.get("results"), list):
+            raise refuse(path, "not a planktonlm bench scale result", result.get("target") if isinstance(result, dict) else None,
+                         "a file written by planktonlm bench scale --json")
+        measured = [r for r in result["results"] if r.get("pairs") != "fit"]
+        present = sorted({r["stage"] for r in measured})
+        for stage in stages or ():
+            if stage not in present:
+                raise refuse(path, f"stage {stage!r} was not measured in this file", stage, f"one of {present}")
+        if first is None:
+            first = (path, result)
+        else:
+            for section, keys in (("parameters", MERGE_SAME_PARAMETERS), ("machine", MERGE_SAME_MACHINE)):
+                for key in keys:
+                    mine, theirs = result.get(section, {}).get(key), first[1].get(section, {}).get(key)
+                    if mine != theirs:
+                        raise refuse(path, f"{section} {key!r} differs from {first[0]}'s ({theirs!r}): "
+                                           "rows of different work, software or machines do not fit one line",
+                                     mine, f"{theirs!r}")
+        taken = [r for r in measured if stages is None or r["stage"] in stages]
+        for row in taken:
+            key = (row["stage"], row["pairs"])
+            if key in origin:
+                raise refuse(path, f"{row['stage']} at {row['pairs']} pairs is also taken from {origin[key]}",
+                             f"{row['stage']}@{row['pairs']}", "each (stage, size) from one source: name the stages "
+                                                                "to take as PATH:STAGE,STAGE")
+            origin[key] = path
+        rows += taken
+        merged_from.append({"file": path, "stages": ",".join(stages) if stages else "all",
+                            "pairs": result.get("parameters", {}).get("pairs"),
+                            "total_s": result.get("parameters", {}).get("total_s"),
+                            "cpus_usable": result.get("machine", {}).get("cpus_usable")})
+    if first is None:
+        raise refuse("planktonlm bench scale", "nothing to merge", None, "one or more --merge files")
+    rows.sort(key=lambda r: (r["pairs"], STAGES.index(r["stage"]) if r["stage"] in STAGES else len(STAGES)))
+    summary = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in STAGES
+               if any(r["stage"] == stage for r in rows)]
+    parameters = {key: first[1]["parameters"].get(key) for key in MERGE_SAME_PARAMETERS}
+    sizes = sorted({r["pairs"] for r in rows})
+    return {"target": "scale", "parameters": {"pairs": ",".join(map(str, sizes)), **parameters, "merged_from": merged_from},
+            "results": rows + summary, "summary": summary, "criteria": first[1].get("criteria"),
+            "machine": {key: first[1].get("machine", {}).get(key) for key in MERGE_SAME_MACHINE}}
 
 
 def _version(package: str) -> str | None:

@@ -169,6 +169,74 @@ def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
     assert fit_stage("embed_all", linear[:1])["slope_s_per_m_pairs"] is None
 
 
+def _scale_result(path: Path, rows: list[dict], **changes) -> str:
+    """A ``bench scale --json`` file with these measured rows (their fit rows as one run writes them)."""
+    from planktonlm.benchmarks_scale import MERGE_SAME_MACHINE, MERGE_SAME_PARAMETERS, fit_stage
+
+    parameters = {key: 1 for key in MERGE_SAME_PARAMETERS} | {"pairs": "x", "total_s": 9.0}
+    machine = {key: "m" for key in MERGE_SAME_MACHINE} | {"cpus_usable": 1}
+    for key, value in changes.items():
+        (machine if key in machine else parameters)[key] = value
+    fits = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in dict.fromkeys(r["stage"] for r in rows)]
+    path.write_text(json.dumps({"target": "scale", "parameters": parameters, "results": rows + fits, "summary": fits,
+                                "criteria": {"time_linear": "t"}, "machine": machine}))
+    return str(path)
+
+
+def test_scale_merge_fits_each_stage_over_the_rows_of_every_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    def row(stage: str, pairs: int, seconds_per_m: float) -> dict:
+        return {"stage": stage, "pairs": pairs, "wall_s": 5.0 + seconds_per_m * pairs / 1e6, "peak_rss_mb": 600.0}
+
+    small = _scale_result(tmp_path / "small.json", [row(s, n, 2000.0) for n in (500_000, 1_000_000)
+                                                    for s in ("cutadapt", "embed_all")])
+    two = _scale_result(tmp_path / "two.json", [row(s, 2_000_000, 2000.0) for s in ("cutadapt", "embed_all")])
+    # superlinear at 4 M: the merged fit over four sizes must see it, a fit of the small run alone could not
+    four = _scale_result(tmp_path / "four.json", [row("cutadapt", 4_000_000, 2000.0), row("embed_all", 4_000_000, 3500.0)],
+                         cpus_usable=2)
+    out = tmp_path / "merged.json"
+    assert cli_main(["bench", "scale", "--merge", f"{small}:embed_all", f"{two}:embed_all", f"{four}:embed_all",
+                     "--json", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [(r["stage"], r["pairs"]) for r in merged["results"] if r["pairs"] != "fit"] == [
+        ("embed_all", n) for n in (500_000, 1_000_000, 2_000_000, 4_000_000)]
+    (fit,) = merged["summary"]
+    assert fit["stage"] == "embed_all" and fit["sizes"] == 4 and fit["marginal_ratio"] == 2.5
+    assert fit["time_linear"] is False and fit["memory_flat"] is True
+    assert merged["parameters"]["pairs"] == "500000,1000000,2000000,4000000"
+    assert [m["file"] for m in merged["parameters"]["merged_from"]] == [small, two, four]
+    assert "cpus_usable" not in merged["machine"] and "embed_all" in capsys.readouterr().out
+
+    # no stages named: every row of each file, each (stage, size) once
+    assert cli_main(["bench", "scale", "--merge", small, two, "--json", str(out)]) == 0
+    assert {s["stage"]: s["sizes"] for s in json.loads(out.read_text())["summary"]} == {"cutadapt": 3, "embed_all": 3}
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("twice", "cutadapt at 500000 pairs is also taken from"),
+    ("stage", "stage 'kmer_vectors_all' was not measured in this file"),
+    ("parameter", "parameters 'embed_share' differs from"),
+    ("machine", "machine 'cpu_model' differs from"),
+    ("target", "not a planktonlm bench scale result"),
+    ("missing", "cannot read a JSON result"),
+])
+def test_scale_merge_refuses_what_does_not_fit_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, case: str,
+                                                         message: str) -> None:
+    rows = [{"stage": "cutadapt", "pairs": n, "wall_s": n / 1e5, "peak_rss_mb": 100.0} for n in (500_000, 1_000_000)]
+    first = _scale_result(tmp_path / "first.json", rows)
+    second = {  # built only for this case: each writes second.json
+        "twice": lambda: _scale_result(tmp_path / "second.json", rows[:1]),
+        "stage": lambda: f"{first}:kmer_vectors_all",
+        "parameter": lambda: _scale_result(tmp_path / "second.json", [], embed_share=2),
+        "machine": lambda: _scale_result(tmp_path / "second.json", [], cpu_model="other"),
+        "target": lambda: str(tmp_path / "dag.json"),
+        "missing": lambda: str(tmp_path / "absent.json"),
+    }[case]()
+    (tmp_path / "dag.json").write_text(json.dumps({"target": "dag", "results": []}))
+    sources = [second] if case == "stage" else [first, second]
+    assert cli_main(["bench", "scale", "--merge", *sources]) != 0
+    assert message in capsys.readouterr().err
+
+
 def test_scale_embeds_every_fragment_only_up_to_the_cap(tmp_path: Path) -> None:
     from planktonlm.benchmarks_scale import _size_stages
 

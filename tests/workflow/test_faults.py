@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import xarray as xr
+from same_results import TEMPORARY, assert_same_results, result_files
 
 from planktonlm.io import sha256_file
 
@@ -63,11 +64,6 @@ TRAIN_LOG = Path("results/logs/train_encoder/train_encoder.log")
 CHECKPOINT = Path("results/model/checkpoints/last.pt")
 POLL_S = 0.05
 DEADLINE_S = 1800  # generous: a loaded 2-core machine
-#: not compared (as in test_workflow.test_same_inputs_same_results): timings and time stamps
-TIMED = ("logs/", "benchmarks/", "model/checkpoints/")
-SKIP = {"qc/multiqc_report.html", "model/train_log.tsv"}
-#: atomic_path's temporaries (.tmp-PID.name) and embed's streamed rows (.name.rows-PID)
-TEMPORARY = re.compile(r"^\.tmp-\d+\.|^\..+\.rows-\d+$")
 
 
 # ----------------------------------------------------------------------------- running and killing
@@ -260,30 +256,6 @@ def assert_nothing_truncated(results: Path, when: str) -> int:
 
 
 # ----------------------------------------------------------------------------- comparing
-
-
-def result_files(results: Path) -> set[str]:
-    return {str(p.relative_to(results)) for p in results.rglob("*")
-            if p.is_file() and not TEMPORARY.search(p.name) and not str(p.relative_to(results)).startswith(TIMED)}
-
-
-def assert_same_results(reference: Path, run: Path, only: str = "", present_only: bool = False) -> int:
-    """Byte-identical result files (timings aside, as in test_same_inputs_same_results); returns how many.
-
-    ``only``: a path prefix; ``present_only``: compare the files ``run`` has so far (a run in progress).
-    """
-    ref_files = {f for f in result_files(reference) if f.startswith(only)}
-    run_files = {f for f in result_files(run) if f.startswith(only)}
-    if present_only:
-        assert run_files <= ref_files, f"files the uninterrupted run lacks: {sorted(run_files - ref_files)}"
-        ref_files = run_files
-    assert ref_files == run_files, f"missing {sorted(ref_files - run_files)}, extra {sorted(run_files - ref_files)}"
-    differ = [f for f in sorted(ref_files - SKIP) if (reference / f).read_bytes() != (run / f).read_bytes()]
-    assert not differ, f"result files differ from the uninterrupted run's: {differ}"
-    if "model/train_log.tsv" in ref_files:
-        logs = [pd.read_csv(root / "model" / "train_log.tsv", sep="\t").drop(columns="reads_per_s") for root in (reference, run)]
-        pd.testing.assert_frame_equal(*logs)
-    return len(ref_files - SKIP)
 
 
 def leftovers(results: Path) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from same_results import assert_same_results
 from slurm_cluster import ClusterUnavailable, start_cluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -60,28 +61,6 @@ def fresh_copy(source: Path, target: Path) -> Path:
     shutil.copytree(source / "cruise", target / "cruise")
     shutil.copytree(source / "config", target / "config")
     return target
-
-
-def assert_same_results(first: Path, second: Path) -> int:
-    """Result files byte for byte equal, timings aside (as test_same_inputs_same_results):
-    logs, benchmarks, MultiQC's time stamp, the training log's reads/s and the resume
-    checkpoints that carry that log. Returns the number of files compared."""
-    timed = ("logs/", "benchmarks/", "model/checkpoints/")
-    skip = {"qc/multiqc_report.html", "model/train_log.tsv"}
-    first_files = sorted(p.relative_to(first / "results") for p in (first / "results").rglob("*") if p.is_file())
-    second_files = sorted(p.relative_to(second / "results") for p in (second / "results").rglob("*") if p.is_file())
-    assert [str(p) for p in first_files if not str(p).startswith(timed)] == \
-           [str(p) for p in second_files if not str(p).startswith(timed)]
-    compared = 0
-    for rel in first_files:
-        if str(rel).startswith(timed) or str(rel) in skip:
-            continue
-        assert (first / "results" / rel).read_bytes() == (second / "results" / rel).read_bytes(), str(rel)
-        compared += 1
-    logs = [pd.read_csv(root / "results" / "model" / "train_log.tsv", sep="\t").drop(columns="reads_per_s")
-            for root in (first, second)]
-    pd.testing.assert_frame_equal(*logs)
-    return compared
 
 
 def rule_family(rule: str) -> str:
@@ -189,7 +168,7 @@ def test_slurm_profile_runs_the_tiny_cruise_like_a_local_run(slurm_cluster, tiny
     per_job = yaml.safe_load(tiny_config.read_text())["embed"]["samples_per_job"]
     assert len(calls["embed_batch"]) == -(-n_samples // per_job)  # one job per batch of samples
 
-    compared = assert_same_results(local, cluster_dir)
+    compared = assert_same_results(local / "results", cluster_dir / "results")
     assert compared > 50
     print(f"\nSLURM run: {sum(len(c) for c in calls.values())} sbatch jobs, {len(calls)} rules; "
           f"{compared} result files equal to the local run's")

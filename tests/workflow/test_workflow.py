@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from same_results import assert_same_results
 
 pytestmark = pytest.mark.workflow
 
@@ -168,25 +169,12 @@ def test_every_stage_writes_its_contract(full_run):
 
 
 def test_same_inputs_same_results(full_run, run_snakemake, tiny_config, tmp_path):
-    """A second run in a fresh directory gives byte-identical result files (logs and timings aside)."""
+    """A second run in a fresh directory gives byte-identical result files (logs and timings aside: same_results)."""
     second = tmp_path / "again"
     shutil.copytree(full_run / "cruise", second / "cruise")
     shutil.copytree(full_run / "config", second / "config")
     run_snakemake(second, configfile=tiny_config, check=True)
-    # Timings are expected to differ: logs, benchmarks, MultiQC's time stamp, the reads/s column
-    # of the training log and the resume checkpoints that carry that log.
-    timed = ("logs/", "benchmarks/", "model/checkpoints/")
-    skip = {"qc/multiqc_report.html", "model/train_log.tsv"}
-    first_files = sorted(p.relative_to(full_run / "results") for p in (full_run / "results").rglob("*") if p.is_file())
-    compared = 0
-    for rel in first_files:
-        if str(rel).startswith(timed) or str(rel) in skip:
-            continue
-        assert (full_run / "results" / rel).read_bytes() == (second / "results" / rel).read_bytes(), str(rel)
-        compared += 1
-    logs = [pd.read_csv(root / "results" / "model" / "train_log.tsv", sep="\t").drop(columns="reads_per_s")
-            for root in (full_run, second)]
-    pd.testing.assert_frame_equal(*logs)
+    compared = assert_same_results(full_run / "results", second / "results")
     assert compared > 50
 
 
