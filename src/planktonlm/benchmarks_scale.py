@@ -13,7 +13,7 @@ job:
     kmer_vectors_share   the k-mer vectors of those fragments (by their ids)
     embed_all            embed_sample with reads_per_sample = 0 (every fragment; sizes up to
                          --embed-all-max-pairs only: every fragment costs the encoder
-                         ~1.6 ms of one CPU core)
+                         about 2 ms of one CPU core)
     kmer_vectors_all     the k-mer vectors of every fragment
 
 Each child calls the library functions the stage functions (``planktonlm.stages``) call, with the
