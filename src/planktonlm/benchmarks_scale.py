@@ -351,14 +351,27 @@ def fit_stage(stage: str, rows: list[dict]) -> dict:
     }
 
 
-def parse_pairs(text: str) -> list[int]:
-    """``--pairs``: comma-separated positive read-pair counts (``_`` allowed: 500_000)."""
+def fit_stages(rows: list[dict]) -> list[dict]:
+    """The summary rows (:func:`fit_stage`) of every stage that has measured rows, in STAGES order."""
+    return [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in STAGES
+            if any(r["stage"] == stage for r in rows)]
+
+
+def parse_pairs(text: str, option: str = "--pairs") -> list[int]:
+    """``--pairs`` (or ``option``): comma-separated positive read-pair counts (``_`` allowed: 500_000), sorted.
+
+    A malformed value is a PlanktonlmInputError naming the option.
+    """
+    from planktonlm.errors import InputProblem, PlanktonlmInputError
+
     try:
         sizes = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
     except ValueError:
         sizes = []
     if not sizes or min(sizes) <= 0:
-        raise ValueError(f"--pairs must be comma-separated positive integers, got {text!r}")
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column=option, value=text,
+                                                message=f"{option} must be comma-separated positive integers",
+                                                expected="e.g. 500000,1000000,2000000,4000000"))
     return sorted(set(sizes))
 
 
@@ -367,16 +380,8 @@ def bench_scale(args) -> dict:
     from planktonlm.config import load_config
     from planktonlm.errors import InputProblem, PlanktonlmInputError
 
-    try:
-        sizes = parse_pairs(args.pairs)
-    except ValueError as exc:
-        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--pairs", value=args.pairs,
-                                                message=str(exc), expected="e.g. 500000,1000000,2000000,4000000")) from None
-    try:
-        read_sizes = sorted(set(parse_pairs(args.reads_for) + sizes)) if getattr(args, "reads_for", None) else sizes
-    except ValueError as exc:
-        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--reads-for", value=args.reads_for,
-                                                message=str(exc), expected="e.g. 500000,1000000,2000000,4000000")) from None
+    sizes = parse_pairs(args.pairs)
+    read_sizes = sorted(set(parse_pairs(args.reads_for, "--reads-for") + sizes)) if args.reads_for else sizes
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
     share = args.embed_share if args.embed_share is not None else config["embed"]["reads_per_sample"]
@@ -416,12 +421,12 @@ def bench_scale(args) -> dict:
                     Path(path).unlink(missing_ok=True)
             shutil.rmtree(run, ignore_errors=True)
         reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in sizes}
-    summary = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in STAGES
-               if any(r["stage"] == stage for r in rows)]
+    summary = fit_stages(rows)
     return {
         "target": "scale",
         "parameters": {"pairs": ",".join(map(str, sizes)), "read_length": READ_LENGTH, "embed_share": share,
-                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap, "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
+                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap,
+                       "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
                        "device": args.device, "qc_threads": config["qc"]["threads"], "embed_threads": config["embed"]["threads"],
                        "fastq_scan": config["validate"]["fastq_scan"], "kmer_k": config["profiles"]["kmer_k"],
                        "seed": args.seed, "config_seed": config["seed"], "reads_s": round(reads_s, 1),
@@ -510,8 +515,7 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
     if first is None:
         raise refuse("planktonlm bench scale", "nothing to merge", None, "one or more --merge files")
     rows.sort(key=lambda r: (r["pairs"], STAGES.index(r["stage"]) if r["stage"] in STAGES else len(STAGES)))
-    summary = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in STAGES
-               if any(r["stage"] == stage for r in rows)]
+    summary = fit_stages(rows)
     parameters = {key: first[1]["parameters"].get(key) for key in MERGE_SAME_PARAMETERS}
     sizes = sorted({r["pairs"] for r in rows})
     return {"target": "scale", "parameters": {"pairs": ",".join(map(str, sizes)), **parameters, "merged_from": merged_from},

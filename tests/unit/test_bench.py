@@ -169,15 +169,27 @@ def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
     assert fit_stage("embed_all", linear[:1])["slope_s_per_m_pairs"] is None
 
 
+@pytest.mark.parametrize(("options", "column"), [
+    (["--pairs", "0"], "--pairs"),
+    (["--pairs", "1000,x"], "--pairs"),
+    (["--pairs", "1000", "--reads-for", "1000,-5"], "--reads-for"),
+])
+def test_bench_scale_refuses_sizes_that_are_not_positive_counts(capsys: pytest.CaptureFixture, options: list[str],
+                                                                column: str) -> None:
+    assert cli_main(["bench", "scale", *options]) != 0
+    err = capsys.readouterr().err
+    assert f"column '{column}'" in err and "must be comma-separated positive integers" in err
+
+
 def _scale_result(path: Path, rows: list[dict], **changes) -> str:
     """A ``bench scale --json`` file with these measured rows (their fit rows as one run writes them)."""
-    from planktonlm.benchmarks_scale import MERGE_SAME_MACHINE, MERGE_SAME_PARAMETERS, fit_stage
+    from planktonlm.benchmarks_scale import MERGE_SAME_MACHINE, MERGE_SAME_PARAMETERS, fit_stages
 
     parameters = {key: 1 for key in MERGE_SAME_PARAMETERS} | {"pairs": "x", "total_s": 9.0}
     machine = {key: "m" for key in MERGE_SAME_MACHINE} | {"cpus_usable": 1}
     for key, value in changes.items():
         (machine if key in machine else parameters)[key] = value
-    fits = [fit_stage(stage, [r for r in rows if r["stage"] == stage]) for stage in dict.fromkeys(r["stage"] for r in rows)]
+    fits = fit_stages(rows)
     path.write_text(json.dumps({"target": "scale", "parameters": parameters, "results": rows + fits, "summary": fits,
                                 "criteria": {"time_linear": "t"}, "machine": machine}))
     return str(path)
