@@ -73,7 +73,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                        help="sizes the reads are generated for (default: --pairs); a --pairs subset of them reuses "
                             "the reads of an earlier run in --work-dir, so runs split over processes measure the same data")
     scale.add_argument("--embed-all-max-pairs", type=int, default=None,
-                       help="embed every fragment only at sizes up to this many pairs (default: every size)")
+                       help="embed every fragment only at sizes up to this many pairs (default: every size); "
+                            "the k-mer vectors of every fragment are measured at every size")
     scale.add_argument("--embed-share", type=int, default=None,
                        help="fragments embedded per sample in the share mode (default: the config's embed.reads_per_sample)")
     scale.add_argument("--model", default=None, help="the encoder model folder (default: resources/models/marine-base-v1)")

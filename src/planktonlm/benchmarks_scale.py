@@ -14,7 +14,10 @@ job:
     embed_all            embed_sample with reads_per_sample = 0 (every fragment; sizes up to
                          --embed-all-max-pairs only: every fragment costs the encoder
                          about 2 ms of one CPU core)
-    kmer_vectors_all     the k-mer vectors of every fragment
+    kmer_vectors_all     the k-mer vectors of every fragment, at every size: by the ids embed_all
+                         wrote, or, at sizes beyond --embed-all-max-pairs, by the same ids listed
+                         unmeasured beforehand (every fragment in file order, what embed_sample
+                         writes with reads_per_sample = 0), so the stage's input is identical
 
 Each child calls the library functions the stage functions (``planktonlm.stages``) call, with the
 config dataclasses built as the stages build them. Its wall time and CPU seconds are its own: the
@@ -299,17 +302,31 @@ def _size_stages(pairs: int, reads: tuple[Path, Path], run: Path, base: dict, sh
          "out": {"r1": qc1, "r2": qc2, "accounting": str(run / "accounting.tsv")},
          "delete_after": [unit["R1.fastq"], unit["R2.fastq"]]},
     ]
-    modes = [("share", share)] + ([("all", 0)] if embed_all else [])
-    for mode, reads_per_sample in modes:
+    for mode, reads_per_sample in (("share", share), ("all", 0)):
         npy, ids, vectors = (str(run / f"embed_{mode}.npy"), str(run / f"embed_{mode}.ids.txt"),
                              str(run / f"kmer_{mode}.npy"))
-        specs += [
-            {"stage": f"embed_{mode}", "r1": qc1, "r2": qc2, "reads_per_sample": reads_per_sample,
-             "out": {"npy": npy, "ids": ids}, "delete_after": [npy]},
-            {"stage": f"kmer_vectors_{mode}", "r1": qc1, "r2": qc2, "ids": ids, "out": {"vectors": vectors},
-             "delete_after": [ids, vectors]},
-        ]
+        kmer = {"stage": f"kmer_vectors_{mode}", "r1": qc1, "r2": qc2, "ids": ids, "out": {"vectors": vectors},
+                "delete_after": [ids, vectors]}
+        if mode == "share" or embed_all:
+            specs += [{"stage": f"embed_{mode}", "r1": qc1, "r2": qc2, "reads_per_sample": reads_per_sample,
+                       "out": {"npy": npy, "ids": ids}, "delete_after": [npy]}, kmer]
+        else:  # the ids embed_all would have written, listed by the parent before the stage is measured
+            specs.append({**kmer, "list_ids_first": True})
     return [{**base, **spec} for spec in specs]
+
+
+def list_fragment_ids(r1: str, r2: str | None, out_ids: str) -> int:
+    """Write the id of every fragment of the sample, in file order, one per line: the ids file
+    ``embed_sample`` writes with ``reads_per_sample = 0``, without the encoder. Returns the count."""
+    from planktonlm.io import atomic_path
+    from planktonlm.reads.fragments import iter_fragments
+
+    n = 0
+    with atomic_path(out_ids) as tmp, open(tmp, "w") as out:
+        for fragment in iter_fragments(r1, r2):
+            out.write(f"{fragment.read_id}\n")
+            n += 1
+    return n
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -409,6 +426,11 @@ def bench_scale(args) -> dict:
             shutil.rmtree(run, ignore_errors=True)
             embed_all = all_cap is None or pairs <= all_cap
             for spec in _size_stages(pairs, reads[pairs], run, base, share, embed_all):
+                if spec.get("list_ids_first"):
+                    clock = time.perf_counter()
+                    listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
+                    _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
+                              f"(embed_all not run at {pairs} pairs; not part of the measurement)")
                 measured = measure_stage(spec, run)
                 output_mb = _file_mb(*[p for key, p in spec["out"].items() if key != "log"])
                 row = {"stage": spec["stage"], "pairs": pairs, "fragments": measured.get("fragments", measured.get("records")),

@@ -253,39 +253,66 @@ def test_scale_embeds_every_fragment_only_up_to_the_cap(tmp_path: Path) -> None:
     from planktonlm.benchmarks_scale import _size_stages
 
     reads = (tmp_path / "R1.fastq.gz", tmp_path / "R2.fastq.gz")
-    capped = [s["stage"] for s in _size_stages(10, reads, tmp_path, {}, share=5, embed_all=False)]
-    assert capped == ["check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share"]
+    capped = _size_stages(10, reads, tmp_path, {}, share=5, embed_all=False)
+    assert [s["stage"] for s in capped] == ["check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share",
+                                            "kmer_vectors_all"]
+    # beyond the cap the k-mer vectors of every fragment are still measured, on ids listed first
+    assert [s.get("list_ids_first", False) for s in capped] == [False] * 5 + [True]
     full = _size_stages(10, reads, tmp_path, {"device": "cpu"}, share=5, embed_all=True)
     assert [s["stage"] for s in full][5:] == ["embed_all", "kmer_vectors_all"]
+    assert not any(s.get("list_ids_first") for s in full)
     assert [s["reads_per_sample"] for s in full if s["stage"].startswith("embed")] == [5, 0]
+    assert capped[-1]["ids"] == full[-1]["ids"] == full[-2]["out"]["ids"]
     assert all(s["device"] == "cpu" for s in full)
+
+
+def test_listed_fragment_ids_are_those_embedding_every_fragment_writes(tmp_path: Path) -> None:
+    from planktonlm.benchmarks_scale import list_fragment_ids, write_scale_reads
+    from planktonlm.config import build_config, load_config
+    from planktonlm.encoder.embed import EmbedConfig, embed_sample
+
+    r1, r2 = write_scale_reads(tmp_path / "reads", [300], seed=2, genomes_dir=GENOMES)[300]
+    config = load_config(REPO / "config" / "config.yaml")
+    cfg = build_config(EmbedConfig, "embed", config["embed"], reads_per_sample=0, device="cpu")
+    embedded = embed_sample(r1, r2, REPO / "resources" / "models" / "marine-base-v1", tmp_path / "all.npy",
+                            tmp_path / "all.ids.txt", cfg, config["seed"], threads=1)
+    assert list_fragment_ids(str(r1), str(r2), str(tmp_path / "listed.ids.txt")) == embedded == 300
+    assert (tmp_path / "listed.ids.txt").read_bytes() == (tmp_path / "all.ids.txt").read_bytes()
 
 
 def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from planktonlm.benchmarks_scale import STAGES
 
     out, work = tmp_path / "scale.json", tmp_path / "work"
-    assert cli_main(["bench", "scale", "--pairs", "2000,4000", "--embed-share", "300", "--config",
-                     str(REPO / "config" / "config.yaml"), "--model", str(REPO / "resources" / "models" / "marine-base-v1"),
+    assert cli_main(["bench", "scale", "--pairs", "2000,4000", "--embed-share", "300", "--embed-all-max-pairs", "2000",
+                     "--config", str(REPO / "config" / "config.yaml"),
+                     "--model", str(REPO / "resources" / "models" / "marine-base-v1"),
                      "--genomes", str(GENOMES), "--device", "cpu", "--work-dir", str(work), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     measured = [r for r in result["results"] if r["pairs"] != "fit"]
-    assert sorted((r["stage"], r["pairs"]) for r in measured) == sorted((s, n) for s in STAGES for n in (2000, 4000))
+    # every stage at every size, but the embedding of every fragment only up to the cap
+    assert sorted((r["stage"], r["pairs"]) for r in measured) == sorted(
+        [(s, n) for s in STAGES for n in (2000, 4000) if (s, n) != ("embed_all", 4000)])
     for row in measured:
         assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 0 and row["s_per_m_pairs"] > 0, row
     by = {(r["stage"], r["pairs"]): r for r in measured}
     for n in (2000, 4000):
         assert by["check_fastq", n]["fragments"] == n
         assert by["embed_share", n]["fragments"] == by["kmer_vectors_share", n]["fragments"] == 300
-        kept = by["embed_all", n]["fragments"]
-        assert 0.9 * n < kept <= n and by["kmer_vectors_all", n]["fragments"] == kept
-        assert by["embed_all", n]["peak_rss_mb"] > by["check_fastq", n]["peak_rss_mb"]  # torch and the model
+        assert 0.9 * n < by["kmer_vectors_all", n]["fragments"] <= n
+    # at 2000 the k-mer stage reads embed_all's ids, at 4000 the listed ones: the 4000 reads begin with the 2000
+    assert by["kmer_vectors_all", 2000]["fragments"] == by["embed_all", 2000]["fragments"]
+    assert by["kmer_vectors_all", 4000]["fragments"] > by["kmer_vectors_all", 2000]["fragments"]
+    assert by["embed_all", 2000]["peak_rss_mb"] > by["check_fastq", 2000]["peak_rss_mb"]  # torch and the model
     assert [s["stage"] for s in result["summary"]] == list(STAGES)
     for fit in result["summary"]:
+        if fit["stage"] == "embed_all":  # one size: nothing to fit
+            assert fit["sizes"] == 1 and fit["slope_s_per_m_pairs"] is None and fit["time_linear"] is None
+            continue
         # two sizes: a line through both (R^2 1), or none defined when both took the same hundredths of a second
         assert fit["sizes"] == 2 and fit["slope_s_per_m_pairs"] is not None and fit["r2"] in (1.0, None)
         assert isinstance(fit["time_linear"], bool) and isinstance(fit["memory_flat"], bool) and fit["rss_ratio"] >= 1
-    assert result["parameters"]["embed_share"] == 300 and result["parameters"]["embed_all_max_pairs"] is None
+    assert result["parameters"]["embed_share"] == 300 and result["parameters"]["embed_all_max_pairs"] == 2000
     assert result["machine"]["cpu_count"] >= 1
     # the reads stay in --work-dir; the stages' outputs do not
     assert (work / "reads" / "pairs_4000" / "SCALE_R1.fastq.gz").is_file() and not list((work / "runs").iterdir())
