@@ -66,7 +66,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     dag.add_argument("--samples", type=int, default=500, help="samples of the synthetic cruise")
     dag.add_argument("--units", type=int, default=2, help="paired-end units per sample")
     dag.add_argument("--snakefile", default="Snakefile", help="the workflow whose DAG is built (default: ./Snakefile)")
-    scale = parser.add_argument_group("scale (also: --config, --device, --work-dir for the reads, --genomes, --seed)")
+    scale = parser.add_argument_group("scale (also: --config, --device, --work-dir for the reads, --genomes, --seed, --repeats)")
     scale.add_argument("--pairs", default="500000,1000000,2000000,4000000",
                        help="read pairs of the one sample, comma-separated (every size is the first N pairs of the largest)")
     scale.add_argument("--reads-for", default=None,

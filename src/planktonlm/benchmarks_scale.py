@@ -29,7 +29,9 @@ Not wait4's ``ru_maxrss``: Linux carries the high-water mark of the memory a chi
 from (the parent's, under vfork) into the child's ``ru_maxrss`` at exec, so every child would
 report at least the parent's peak (measured: 310 MB for a child of 9 MB under a 300 MB parent).
 
-Per stage, over the sizes it ran at, the summary row gives the least-squares line of wall time
+Each (stage, size) runs ``--repeats`` times (default 3) in a row, each time in a fresh process;
+its row gives the median wall and CPU seconds, their range, and the largest peak RSS. Per stage,
+over the sizes it ran at, the summary row gives the least-squares line of wall time
 on pairs (slope in s per M pairs, intercept, R^2) and:
 
 * ``per_pair_ratio``: (s per pair at the largest size) / (s per pair at the smallest). Fixed
@@ -284,6 +286,19 @@ def measure_stage(spec: dict, folder: Path) -> dict:
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **info}
 
 
+def measured_row(stage: str, pairs: int, repeats: list[dict]) -> dict:
+    """One (stage, size) row from its repeated measurements: median wall and CPU seconds (one slow
+    start-up does not bend the line), their range, and the largest peak RSS (memory is not averaged away)."""
+    wall = [m["wall_s"] for m in repeats]
+    first = repeats[0]
+    return {"stage": stage, "pairs": pairs, "fragments": first.get("fragments", first.get("records")),
+            "repeats": len(repeats), "wall_s": round(statistics.median(wall), 2),
+            "wall_s_min": round(min(wall), 2), "wall_s_max": round(max(wall), 2),
+            "cpu_s": round(statistics.median(m["cpu_s"] for m in repeats), 2),
+            "peak_rss_mb": round(max(m["peak_rss_mb"] for m in repeats), 1),
+            "s_per_m_pairs": round(statistics.median(wall) / (pairs / 1e6), 2)}
+
+
 def _file_mb(*paths: str) -> float:
     return sum(os.path.getsize(p) for p in paths if os.path.exists(p)) / 1e6
 
@@ -411,6 +426,7 @@ def bench_scale(args) -> dict:
         raise PlanktonlmInputError(InputProblem(file=str(model), column="--model", message="not a model folder",
                                                 expected="a planktonlm model folder (model.pt, config.json, tokenizer.json)"))
     all_cap = args.embed_all_max_pairs
+    repeats = max(1, args.repeats)
     rows: list[dict] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="planktonlm-bench-scale-") as tmp:
@@ -431,12 +447,8 @@ def bench_scale(args) -> dict:
                     listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
                     _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
                               f"(embed_all not run at {pairs} pairs; not part of the measurement)")
-                measured = measure_stage(spec, run)
-                output_mb = _file_mb(*[p for key, p in spec["out"].items() if key != "log"])
-                row = {"stage": spec["stage"], "pairs": pairs, "fragments": measured.get("fragments", measured.get("records")),
-                       "wall_s": round(measured["wall_s"], 2), "cpu_s": round(measured["cpu_s"], 2),
-                       "peak_rss_mb": round(measured["peak_rss_mb"], 1),
-                       "s_per_m_pairs": round(measured["wall_s"] / (pairs / 1e6), 2), "output_mb": round(output_mb, 1)}
+                row = measured_row(spec["stage"], pairs, [measure_stage(spec, run) for _ in range(repeats)])
+                row["output_mb"] = round(_file_mb(*[p for key, p in spec["out"].items() if key != "log"]), 1)
                 rows.append(row)
                 _progress(", ".join(f"{k}={v}" for k, v in row.items()))
                 for path in spec.get("delete_after", []):
@@ -447,7 +459,7 @@ def bench_scale(args) -> dict:
     return {
         "target": "scale",
         "parameters": {"pairs": ",".join(map(str, sizes)), "read_length": READ_LENGTH, "embed_share": share,
-                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap,
+                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap, "repeats": repeats,
                        "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
                        "device": args.device, "qc_threads": config["qc"]["threads"], "embed_threads": config["embed"]["threads"],
                        "fastq_scan": config["validate"]["fastq_scan"], "kmer_k": config["profiles"]["kmer_k"],
@@ -521,7 +533,8 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
                         raise refuse(path, f"{section} {key!r} differs from {first[0]}'s ({theirs!r}): "
                                            "rows of different work, software or machines do not fit one line",
                                      mine, f"{theirs!r}")
-        taken = [r for r in measured if stages is None or r["stage"] in stages]
+        # rows written before --repeats applied to this target are single measurements
+        taken = [{**r, "repeats": r.get("repeats", 1)} for r in measured if stages is None or r["stage"] in stages]
         for row in taken:
             key = (row["stage"], row["pairs"])
             if key in origin:
@@ -533,6 +546,7 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
         merged_from.append({"file": path, "stages": ",".join(stages) if stages else "all",
                             "pairs": result.get("parameters", {}).get("pairs"),
                             "total_s": result.get("parameters", {}).get("total_s"),
+                            "repeats": result.get("parameters", {}).get("repeats", 1),
                             "cpus_usable": result.get("machine", {}).get("cpus_usable")})
     if first is None:
         raise refuse("planktonlm bench scale", "nothing to merge", None, "one or more --merge files")

@@ -151,6 +151,18 @@ def test_scale_reads_are_seeded_and_every_size_is_a_prefix_of_the_largest(tmp_pa
     assert first[1000][0].stat().st_mtime_ns == stamp and (tmp_path / "a" / READS_MANIFEST).is_file()
 
 
+def test_scale_row_takes_the_median_time_and_the_largest_memory_of_its_repeats() -> None:
+    from planktonlm.benchmarks_scale import measured_row
+
+    repeats = [{"wall_s": 9.0, "cpu_s": 8.0, "peak_rss_mb": 100.0, "fragments": 7},
+               {"wall_s": 4.0, "cpu_s": 3.5, "peak_rss_mb": 130.0, "fragments": 7},
+               {"wall_s": 5.0, "cpu_s": 4.5, "peak_rss_mb": 110.0, "fragments": 7}]
+    row = measured_row("embed_share", 2_000_000, repeats)
+    assert row == {"stage": "embed_share", "pairs": 2_000_000, "fragments": 7, "repeats": 3, "wall_s": 5.0,
+                   "wall_s_min": 4.0, "wall_s_max": 9.0, "cpu_s": 4.5, "peak_rss_mb": 130.0, "s_per_m_pairs": 2.5}
+    assert measured_row("check_fastq", 500_000, [{"wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mb": 1.0, "records": 3}])["fragments"] == 3
+
+
 def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
     from planktonlm.benchmarks_scale import fit_stage
 
@@ -201,7 +213,8 @@ def test_scale_merge_fits_each_stage_over_the_rows_of_every_run(tmp_path: Path, 
 
     small = _scale_result(tmp_path / "small.json", [row(s, n, 2000.0) for n in (500_000, 1_000_000)
                                                     for s in ("cutadapt", "embed_all")])
-    two = _scale_result(tmp_path / "two.json", [row(s, 2_000_000, 2000.0) for s in ("cutadapt", "embed_all")])
+    two = _scale_result(tmp_path / "two.json", [{**row(s, 2_000_000, 2000.0), "repeats": 3} for s in ("cutadapt", "embed_all")],
+                        repeats=3)
     # superlinear at 4 M: the merged fit over four sizes must see it, a fit of the small run alone could not
     four = _scale_result(tmp_path / "four.json", [row("cutadapt", 4_000_000, 2000.0), row("embed_all", 4_000_000, 3500.0)],
                          cpus_usable=2)
@@ -216,6 +229,9 @@ def test_scale_merge_fits_each_stage_over_the_rows_of_every_run(tmp_path: Path, 
     assert fit["time_linear"] is False and fit["memory_flat"] is True
     assert merged["parameters"]["pairs"] == "500000,1000000,2000000,4000000"
     assert [m["file"] for m in merged["parameters"]["merged_from"]] == [small, two, four]
+    # a row says how often it was measured; rows of results from before --repeats were measured once
+    assert [r["repeats"] for r in merged["results"] if r["pairs"] != "fit"] == [1, 1, 3, 1]
+    assert [m["repeats"] for m in merged["parameters"]["merged_from"]] == [1, 3, 1]
     assert "cpus_usable" not in merged["machine"] and "embed_all" in capsys.readouterr().out
 
     # no stages named: every row of each file, each (stage, size) once
@@ -285,6 +301,7 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
 
     out, work = tmp_path / "scale.json", tmp_path / "work"
     assert cli_main(["bench", "scale", "--pairs", "2000,4000", "--embed-share", "300", "--embed-all-max-pairs", "2000",
+                     "--repeats", "2",
                      "--config", str(REPO / "config" / "config.yaml"),
                      "--model", str(REPO / "resources" / "models" / "marine-base-v1"),
                      "--genomes", str(GENOMES), "--device", "cpu", "--work-dir", str(work), "--json", str(out)]) == 0
@@ -295,6 +312,7 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
         [(s, n) for s in STAGES for n in (2000, 4000) if (s, n) != ("embed_all", 4000)])
     for row in measured:
         assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 0 and row["s_per_m_pairs"] > 0, row
+        assert row["repeats"] == 2 and row["wall_s_min"] <= row["wall_s"] <= row["wall_s_max"], row
     by = {(r["stage"], r["pairs"]): r for r in measured}
     for n in (2000, 4000):
         assert by["check_fastq", n]["fragments"] == n
@@ -313,6 +331,7 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
         assert fit["sizes"] == 2 and fit["slope_s_per_m_pairs"] is not None and fit["r2"] in (1.0, None)
         assert isinstance(fit["time_linear"], bool) and isinstance(fit["memory_flat"], bool) and fit["rss_ratio"] >= 1
     assert result["parameters"]["embed_share"] == 300 and result["parameters"]["embed_all_max_pairs"] == 2000
+    assert result["parameters"]["repeats"] == 2
     assert result["machine"]["cpu_count"] >= 1
     # the reads stay in --work-dir; the stages' outputs do not
     assert (work / "reads" / "pairs_4000" / "SCALE_R1.fastq.gz").is_file() and not list((work / "runs").iterdir())
