@@ -261,7 +261,7 @@ def own_peak_rss_mb() -> float:
 # ---------------------------------------------------------------------------- measuring (parent side)
 
 
-def measure_stage(spec: dict, folder: Path) -> dict:
+def measure_stage(spec: dict, folder: Path, label: str = "") -> dict:
     """Run one stage in a fresh Python process; its wall seconds, CPU seconds (wait4) and peak RSS (its own report).
 
     The child's output goes to ``<folder>/<stage>.log``; a failed child raises RuntimeError
@@ -272,7 +272,7 @@ def measure_stage(spec: dict, folder: Path) -> dict:
     spec_path = folder / f"{spec['stage']}.spec.json"
     spec_path.write_text(json.dumps(spec, indent=1) + "\n")
     log = folder / f"{spec['stage']}.log"
-    _progress(f"{spec['stage']}: started (its progress: {log})")
+    _progress(f"{spec['stage']}{label}: started (its progress: {log})")
     with open(log, "wb") as out:
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", _CHILD_CODE, str(spec_path)], stdout=out, stderr=subprocess.STDOUT)
@@ -447,7 +447,8 @@ def bench_scale(args) -> dict:
                     listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
                     _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
                               f"(embed_all not run at {pairs} pairs; not part of the measurement)")
-                row = measured_row(spec["stage"], pairs, [measure_stage(spec, run) for _ in range(repeats)])
+                row = measured_row(spec["stage"], pairs, [measure_stage(spec, run, f" at {pairs} pairs, {k}/{repeats}")
+                                                          for k in range(1, repeats + 1)])
                 row["output_mb"] = round(_file_mb(*[p for key, p in spec["out"].items() if key != "log"]), 1)
                 rows.append(row)
                 _progress(", ".join(f"{k}={v}" for k, v in row.items()))
