@@ -29,9 +29,12 @@ Not wait4's ``ru_maxrss``: Linux carries the high-water mark of the memory a chi
 from (the parent's, under vfork) into the child's ``ru_maxrss`` at exec, so every child would
 report at least the parent's peak (measured: 310 MB for a child of 9 MB under a 300 MB parent).
 
-Each (stage, size) runs ``--repeats`` times (default 3) in a row, each time in a fresh process;
-its row gives the median wall and CPU seconds, their range, and the largest peak RSS. Per stage,
-over the sizes it ran at, the summary row gives the least-squares line of wall time
+Every (stage, size) is measured ``--repeats`` times (default 3), in rounds: each round runs every
+size, ascending in odd rounds and descending in even ones, so that a drift in the machine's speed
+during the run (measured on a shared 2-core VM: the same stage and size 20-40 % apart an hour
+later) falls on every size alike instead of bending the line. A row gives the median wall and
+CPU seconds of its repeats, their range, and the largest peak RSS. Per stage, over the sizes it
+ran at, the summary row gives the least-squares line of wall time
 on pairs (slope in s per M pairs, intercept, R^2) and:
 
 * ``per_pair_ratio``: (s per pair at the largest size) / (s per pair at the smallest). Fixed
@@ -437,24 +440,30 @@ def bench_scale(args) -> dict:
         _progress(f"reads: {sizes[-1]} pairs in {reads_s:.1f} s ({work / 'reads'})")
         sections = {key: config[key] for key in ("seed", "validate", "qc", "embed", "profiles")}
         base = {"config": sections, "model": str(model), "device": args.device}
-        for pairs in sizes:
-            run = work / "runs" / f"pairs_{pairs}"
-            shutil.rmtree(run, ignore_errors=True)
-            embed_all = all_cap is None or pairs <= all_cap
-            for spec in _size_stages(pairs, reads[pairs], run, base, share, embed_all):
-                if spec.get("list_ids_first"):
-                    clock = time.perf_counter()
-                    listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
-                    _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
-                              f"(embed_all not run at {pairs} pairs; not part of the measurement)")
-                row = measured_row(spec["stage"], pairs, [measure_stage(spec, run, f" at {pairs} pairs, {k}/{repeats}")
-                                                          for k in range(1, repeats + 1)])
-                row["output_mb"] = round(_file_mb(*[p for key, p in spec["out"].items() if key != "log"]), 1)
-                rows.append(row)
-                _progress(", ".join(f"{k}={v}" for k, v in row.items()))
-                for path in spec.get("delete_after", []):
-                    Path(path).unlink(missing_ok=True)
-            shutil.rmtree(run, ignore_errors=True)
+        measured: dict[tuple[int, str], list[dict]] = {}
+        output_mb: dict[tuple[int, str], float] = {}
+        for round_no in range(1, repeats + 1):
+            # Rounds, not repeats in a row: drift in the machine's speed over the run falls on every
+            # size alike instead of on the sizes measured last (odd rounds ascend, even ones descend).
+            for pairs in sizes if round_no % 2 else sizes[::-1]:
+                run = work / "runs" / f"pairs_{pairs}"
+                shutil.rmtree(run, ignore_errors=True)
+                embed_all = all_cap is None or pairs <= all_cap
+                for spec in _size_stages(pairs, reads[pairs], run, base, share, embed_all):
+                    if spec.get("list_ids_first"):
+                        clock = time.perf_counter()
+                        listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
+                        _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
+                                  f"(embed_all not run at {pairs} pairs; not part of the measurement)")
+                    one = measure_stage(spec, run, f" at {pairs} pairs, round {round_no}/{repeats}")
+                    measured.setdefault((pairs, spec["stage"]), []).append(one)
+                    output_mb[pairs, spec["stage"]] = round(_file_mb(*[p for key, p in spec["out"].items() if key != "log"]), 1)
+                    _progress(f"{spec['stage']} at {pairs} pairs, round {round_no}/{repeats}: {one['wall_s']:.2f} s")
+                    for path in spec.get("delete_after", []):
+                        Path(path).unlink(missing_ok=True)
+                shutil.rmtree(run, ignore_errors=True)
+        for (pairs, stage), repeated in sorted(measured.items(), key=lambda item: (item[0][0], STAGES.index(item[0][1]))):
+            rows.append({**measured_row(stage, pairs, repeated), "output_mb": output_mb[pairs, stage]})
         reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in sizes}
     summary = fit_stages(rows)
     return {

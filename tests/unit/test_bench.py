@@ -335,4 +335,10 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
     assert result["machine"]["cpu_count"] >= 1
     # the reads stay in --work-dir; the stages' outputs do not
     assert (work / "reads" / "pairs_4000" / "SCALE_R1.fastq.gz").is_file() and not list((work / "runs").iterdir())
-    assert "kmer_vectors_all" in capsys.readouterr().out
+    # rounds, not repeats in a row: the second round measures the sizes in the opposite order
+    printed = capsys.readouterr()
+    assert "kmer_vectors_all" in printed.out
+    starts = [line.split(": started")[0].split(": ", 1)[1] for line in printed.err.splitlines()
+              if line.startswith("bench scale") and ": started" in line and line.split()[3] == "check_fastq"]
+    assert starts == ["check_fastq at 2000 pairs, round 1/2", "check_fastq at 4000 pairs, round 1/2",
+                      "check_fastq at 4000 pairs, round 2/2", "check_fastq at 2000 pairs, round 2/2"]
