@@ -13,7 +13,7 @@ job:
     kmer_vectors_share   the k-mer vectors of those fragments (by their ids)
     embed_all            embed_sample with reads_per_sample = 0 (every fragment; sizes up to
                          --embed-all-max-pairs only: every fragment costs the encoder
-                         about 2 ms of one CPU core)
+                         about 2 ms of one CPU core, at each of the --repeats)
     kmer_vectors_all     the k-mer vectors of every fragment, at every size: by the ids embed_all
                          wrote, or, at sizes beyond --embed-all-max-pairs, by the same ids listed
                          unmeasured beforehand (every fragment in file order, what embed_sample
