@@ -293,13 +293,19 @@ def measured_row(stage: str, pairs: int, repeats: list[dict]) -> dict:
     """One (stage, size) row from its repeated measurements: median wall and CPU seconds (one slow
     start-up does not bend the line), their range, and the largest peak RSS (memory is not averaged away)."""
     wall = [m["wall_s"] for m in repeats]
+    median_wall = statistics.median(wall)
     first = repeats[0]
     return {"stage": stage, "pairs": pairs, "fragments": first.get("fragments", first.get("records")),
-            "repeats": len(repeats), "wall_s": round(statistics.median(wall), 2),
+            "repeats": len(repeats), "wall_s": round(median_wall, 2),
             "wall_s_min": round(min(wall), 2), "wall_s_max": round(max(wall), 2),
             "cpu_s": round(statistics.median(m["cpu_s"] for m in repeats), 2),
             "peak_rss_mb": round(max(m["peak_rss_mb"] for m in repeats), 1),
-            "s_per_m_pairs": round(statistics.median(wall) / (pairs / 1e6), 2)}
+            "s_per_m_pairs": round(median_wall / (pairs / 1e6), 2)}
+
+
+def _row_order(row: dict) -> tuple[int, int]:
+    """Rows by size, then in STAGES order (a stage not in STAGES last)."""
+    return row["pairs"], STAGES.index(row["stage"]) if row["stage"] in STAGES else len(STAGES)
 
 
 def _file_mb(*paths: str) -> float:
@@ -430,7 +436,6 @@ def bench_scale(args) -> dict:
                                                 expected="a planktonlm model folder (model.pt, config.json, tokenizer.json)"))
     all_cap = args.embed_all_max_pairs
     repeats = max(1, args.repeats)
-    rows: list[dict] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="planktonlm-bench-scale-") as tmp:
         work = Path(args.work_dir).resolve() if args.work_dir else Path(tmp)
@@ -455,15 +460,16 @@ def bench_scale(args) -> dict:
                         listed = list_fragment_ids(spec["r1"], spec["r2"], spec["ids"])
                         _progress(f"{spec['stage']}: {listed} fragment ids listed in {time.perf_counter() - clock:.1f} s "
                                   f"(embed_all not run at {pairs} pairs; not part of the measurement)")
-                    one = measure_stage(spec, run, f" at {pairs} pairs, round {round_no}/{repeats}")
+                    where = f" at {pairs} pairs, round {round_no}/{repeats}"
+                    one = measure_stage(spec, run, where)
                     measured.setdefault((pairs, spec["stage"]), []).append(one)
                     output_mb[pairs, spec["stage"]] = round(_file_mb(*[p for key, p in spec["out"].items() if key != "log"]), 1)
-                    _progress(f"{spec['stage']} at {pairs} pairs, round {round_no}/{repeats}: {one['wall_s']:.2f} s")
+                    _progress(f"{spec['stage']}{where}: {one['wall_s']:.2f} s")
                     for path in spec.get("delete_after", []):
                         Path(path).unlink(missing_ok=True)
                 shutil.rmtree(run, ignore_errors=True)
-        for (pairs, stage), repeated in sorted(measured.items(), key=lambda item: (item[0][0], STAGES.index(item[0][1]))):
-            rows.append({**measured_row(stage, pairs, repeated), "output_mb": output_mb[pairs, stage]})
+        rows = sorted(({**measured_row(stage, pairs, repeated), "output_mb": output_mb[pairs, stage]}
+                       for (pairs, stage), repeated in measured.items()), key=_row_order)
         reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in sizes}
     summary = fit_stages(rows)
     return {
@@ -560,7 +566,7 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
                             "cpus_usable": result.get("machine", {}).get("cpus_usable")})
     if first is None:
         raise refuse("planktonlm bench scale", "nothing to merge", None, "one or more --merge files")
-    rows.sort(key=lambda r: (r["pairs"], STAGES.index(r["stage"]) if r["stage"] in STAGES else len(STAGES)))
+    rows.sort(key=_row_order)
     summary = fit_stages(rows)
     parameters = {key: first[1]["parameters"].get(key) for key in MERGE_SAME_PARAMETERS}
     sizes = sorted({r["pairs"] for r in rows})
