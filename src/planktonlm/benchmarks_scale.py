@@ -33,16 +33,38 @@ Every (stage, size) is measured ``--repeats`` times (default 3), in rounds: each
 size, ascending in odd rounds and descending in even ones, so that a drift in the machine's speed
 during the run (measured on a shared 2-core VM: the same stage and size 20-40 % apart an hour
 later) falls on every size alike instead of bending the line. A row gives the median wall and
-CPU seconds of its repeats, their range, and the largest peak RSS. Per stage, over the sizes it
-ran at, the summary row gives the least-squares line of wall time
-on pairs (slope in s per M pairs, intercept, R^2) and:
+CPU seconds of its repeats, every repeat's wall seconds in the order measured, their range, and
+the largest peak RSS. Each round also measures the ``--anchor-pairs`` size (default 50,000
+pairs, or a tenth of the smallest size if less; rows marked ``anchor``): it is not a claimed
+size, but it pins a stage's fixed cost (start-up, imports, model load), which four sizes alone
+leave loosely determined.
+
+Per stage, over the sizes of ``--pairs`` (the anchor left out), the summary row gives the
+least-squares line of wall time on pairs (slope in s per M pairs, intercept, R^2) and:
 
 * ``per_pair_ratio``: (s per pair at the largest size) / (s per pair at the smallest). Fixed
   costs (start-up, imports, model load, the fixed-size share's embedding) make it fall below 1 for
   a linear stage; superlinear growth makes it exceed 1.
 * ``marginal_ratio`` (3 sizes or more): s per added pair between the two largest sizes / between
-  the two smallest; 1 for a straight line, whatever the fixed costs.
-* ``time_linear``: per_pair_ratio <= 1.33 and, where defined, 0.75 <= marginal_ratio <= 1.33.
+  the two smallest; 1 for a straight line, whatever the fixed costs. Descriptive only: it is the
+  ratio of two increments of a few seconds each, and the timing noise of a shared machine (10 %
+  per measurement on the VM above, changing from second to second) flips it either side of 1
+  between runs of the same command.
+* ``excess`` and ``excess_ci90``: how far the stage's time at the largest size L lies above the
+  straight continuation of its cost at the smallest size S, as a share of its size-dependent time
+  at L. From a weighted least-squares quadratic t = a + b n + c n^2 over every repeat at every
+  size, the anchor's included (weights 1 / (the size's mean time)^2: the noise is relative):
+  excess = c (L - S)^2 / (b L + c L^2), with its 90 % Fieller interval (Student's t on the
+  residual degrees of freedom). For t = n^k measured at the default sizes and anchor it is 0 for
+  k = 1, 10 % for n log n, 14 % for k = 1.1, 27 % for k = 1.2, 55 % for k = 1.5, 77 % for n^2.
+* ``time_verdict``, with the margin EXCESS_MARGIN = 12.5 % (a quadratic stage without fixed cost
+  whose marginal ratio is 1.33 has excess 12.7 %, one with 0.75 has -12.2 %: the marginal ratio
+  bounds of the earlier point criterion, now judged with the uncertainty of all the measurements):
+  ``linear`` when the whole interval lies within +-12.5 % (two one-sided tests at 5 %: linearity
+  shown) and ``per_pair_ratio`` <= 1.33; ``superlinear`` when the interval lies above +12.5 % or
+  ``per_pair_ratio`` > 1.33; ``sublinear`` when it lies below -12.5 %; else ``inconclusive``:
+  the measurements neither show the stage linear nor show it superlinear, and the interval says
+  how far either way they allow. ``time_linear`` is True, False or None (inconclusive).
 * ``rss_ratio``: peak RSS max / min over the sizes; ``rss_slope_mb_per_m_pairs``: the
   least-squares growth of peak RSS.
 * ``memory_flat``: peak RSS at the largest size <= 1.25 x that at the smallest + 50 MB.
@@ -80,9 +102,11 @@ DEFAULT_MODEL = "resources/models/marine-base-v1"
 READ_LENGTH = 150
 SAMPLE = "SCALE"
 UNIT = "L1"
-# time_linear / memory_flat criteria (see the module docstring)
+# time_verdict / memory_flat criteria (see the module docstring)
 PER_PAIR_RATIO_MAX = 1.33
-MARGINAL_RATIO_RANGE = (0.75, 1.33)
+DEFAULT_ANCHOR_PAIRS = 50_000  # or a tenth of the smallest size, if less
+EXCESS_MARGIN = 0.125
+EXCESS_LEVEL = 0.90  # two-sided: its bounds are one-sided 95 % bounds
 RSS_FLAT_FACTOR, RSS_FLAT_SLACK_MB = 1.25, 50.0
 STAGES = ("check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share", "embed_all", "kmer_vectors_all")
 READS_MANIFEST = "reads.json"
@@ -291,13 +315,15 @@ def measure_stage(spec: dict, folder: Path, label: str = "") -> dict:
 
 def measured_row(stage: str, pairs: int, repeats: list[dict]) -> dict:
     """One (stage, size) row from its repeated measurements: median wall and CPU seconds (one slow
-    start-up does not bend the line), their range, and the largest peak RSS (memory is not averaged away)."""
+    start-up does not bend the line), their range, every wall time in the order measured (the
+    excess fit uses them all), and the largest peak RSS (memory is not averaged away)."""
     wall = [m["wall_s"] for m in repeats]
     median_wall = statistics.median(wall)
     first = repeats[0]
     return {"stage": stage, "pairs": pairs, "fragments": first.get("fragments", first.get("records")),
             "repeats": len(repeats), "wall_s": round(median_wall, 2),
             "wall_s_min": round(min(wall), 2), "wall_s_max": round(max(wall), 2),
+            "wall_s_each": [round(w, 2) for w in wall],
             "cpu_s": round(statistics.median(m["cpu_s"] for m in repeats), 2),
             "peak_rss_mb": round(max(m["peak_rss_mb"] for m in repeats), 1),
             "s_per_m_pairs": round(median_wall / (pairs / 1e6), 2)}
@@ -357,17 +383,78 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b > 0 else None
 
 
+def superlinear_excess(rows: list[dict], smallest: int, largest: int, level: float = EXCESS_LEVEL) -> dict:
+    """The excess of a stage's time at ``largest`` pairs over the straight continuation of its cost
+    at ``smallest`` (see the module docstring), from every repeat of every row, with its Fieller
+    interval; None where it cannot be estimated (fewer than 3 sizes, no residual degrees of freedom,
+    no size-dependent time). ``excess_ci90`` holds None for an unbounded side."""
+    import numpy as np
+    from scipy import stats
+
+    none = {"excess": None, "excess_ci90": None, "excess_df": None}
+    sizes, times, weights = [], [], []
+    for row in rows:
+        each = row.get("wall_s_each") or [row["wall_s"]]  # rows merged from before repeats were kept: one point
+        mean = sum(each) / len(each)
+        if mean <= 0:
+            continue
+        sizes += [row["pairs"] / 1e6] * len(each)
+        times += each
+        weights += [1.0 / mean**2] * len(each)
+    df = len(times) - 3
+    if len(set(sizes)) < 3 or df < 1:
+        return none
+    n, root_w = np.asarray(sizes), np.sqrt(weights)
+    design = np.column_stack([np.ones_like(n), n, n * n]) * root_w[:, None]  # (points, 3): a, b, c
+    target = np.asarray(times) * root_w
+    beta, *_ = np.linalg.lstsq(design, target, rcond=None)
+    residual = target - design @ beta
+    cov = (residual @ residual / df) * np.linalg.pinv(design.T @ design)
+    s, big = smallest / 1e6, largest / 1e6
+    num, den = np.array([0.0, 0.0, (big - s) ** 2]), np.array([0.0, big, big * big])
+    top, bottom = num @ beta, den @ beta
+    if bottom <= 0:  # no size-dependent time at the largest size: nothing to compare against
+        return {**none, "excess_df": df}
+    # Fieller: the excesses r with (top - r bottom)^2 <= q^2 var(top - r bottom)
+    q = stats.t.ppf(1 - (1 - level) / 2, df)
+    v_tt, v_bb, v_tb = num @ cov @ num, den @ cov @ den, num @ cov @ den
+    qa, qb, qc = bottom**2 - q * q * v_bb, -2 * (top * bottom - q * q * v_tb), top**2 - q * q * v_tt
+    if qa <= 0:  # the size-dependent time itself is not told from 0: the interval is unbounded
+        interval = [None, None]
+    else:
+        half = np.sqrt(max(qb * qb - 4 * qa * qc, 0.0))
+        interval = [round(float((-qb - half) / (2 * qa)), 4) + 0.0, round(float((-qb + half) / (2 * qa)), 4) + 0.0]
+    return {"excess": round(float(top / bottom), 4) + 0.0, "excess_ci90": interval, "excess_df": df}  # + 0.0: no -0.0
+
+
+def time_verdict(excess_ci90: list | None, per_pair_ratio: float | None) -> str:
+    """linear, superlinear, sublinear or inconclusive (see the module docstring)."""
+    if per_pair_ratio is not None and per_pair_ratio > PER_PAIR_RATIO_MAX:
+        return "superlinear"
+    low, high = excess_ci90 or (None, None)
+    if low is not None and low > EXCESS_MARGIN:
+        return "superlinear"
+    if high is not None and high < -EXCESS_MARGIN:
+        return "sublinear"
+    if low is not None and high is not None and -EXCESS_MARGIN <= low and high <= EXCESS_MARGIN and per_pair_ratio is not None:
+        return "linear"
+    return "inconclusive"
+
+
 def fit_stage(stage: str, rows: list[dict]) -> dict:
-    """The summary row of one stage from its measured rows (any order): line fit, ratios, verdicts."""
-    rows = sorted(rows, key=lambda r: r["pairs"])
+    """The summary row of one stage from its measured rows (any order): line fit, ratios and
+    memory over the claimed sizes; excess and verdict over those and the anchor."""
+    measured = rows
+    rows = sorted((r for r in rows if not r.get("anchor")), key=lambda r: r["pairs"])
     pairs = [r["pairs"] / 1e6 for r in rows]
     wall = [r["wall_s"] for r in rows]
     rss = [r["peak_rss_mb"] for r in rows]
-    out: dict = {"stage": stage, "pairs": "fit", "sizes": len(rows)}
+    anchors = sorted(r["pairs"] for r in measured if r.get("anchor"))
+    out: dict = {"stage": stage, "pairs": "fit", "sizes": len(rows), "anchor_pairs": anchors[0] if anchors else None}
     if len(rows) < 2:
         return {**out, "slope_s_per_m_pairs": None, "intercept_s": None, "r2": None, "per_pair_ratio": None,
-                "marginal_ratio": None, "rss_ratio": None, "rss_slope_mb_per_m_pairs": None, "time_linear": None,
-                "memory_flat": None}
+                "marginal_ratio": None, "excess": None, "excess_ci90": None, "excess_df": None, "time_verdict": None,
+                "rss_ratio": None, "rss_slope_mb_per_m_pairs": None, "time_linear": None, "memory_flat": None}
     slope, intercept = statistics.linear_regression(pairs, wall)
     rss_slope, _ = statistics.linear_regression(pairs, rss)
     r2 = statistics.correlation(pairs, wall) ** 2 if len(set(wall)) > 1 else None
@@ -375,9 +462,8 @@ def fit_stage(stage: str, rows: list[dict]) -> dict:
     marginal = None
     if len(rows) >= 3:
         marginal = _ratio((wall[-1] - wall[-2]) / (pairs[-1] - pairs[-2]), (wall[1] - wall[0]) / (pairs[1] - pairs[0]))
-    low, high = MARGINAL_RATIO_RANGE
-    time_linear = (per_pair is not None and per_pair <= PER_PAIR_RATIO_MAX
-                   and (marginal is None or low <= marginal <= high) and not (len(rows) >= 3 and marginal is None))
+    excess = superlinear_excess(measured, rows[0]["pairs"], rows[-1]["pairs"])
+    verdict = time_verdict(excess["excess_ci90"], per_pair)
     return {
         **out,
         "slope_s_per_m_pairs": round(slope, 2),
@@ -385,9 +471,11 @@ def fit_stage(stage: str, rows: list[dict]) -> dict:
         "r2": None if r2 is None else round(r2, 4),
         "per_pair_ratio": None if per_pair is None else round(per_pair, 3),
         "marginal_ratio": None if marginal is None else round(marginal, 3),
+        **excess,
+        "time_verdict": verdict,
         "rss_ratio": round(max(rss) / min(rss), 3),
         "rss_slope_mb_per_m_pairs": round(rss_slope, 1),
-        "time_linear": bool(time_linear),
+        "time_linear": {"linear": True, "inconclusive": None}.get(verdict, False),
         "memory_flat": rss[-1] <= RSS_FLAT_FACTOR * rss[0] + RSS_FLAT_SLACK_MB,
     }
 
@@ -422,7 +510,14 @@ def bench_scale(args) -> dict:
     from planktonlm.errors import InputProblem, PlanktonlmInputError
 
     sizes = parse_pairs(args.pairs)
-    read_sizes = sorted(set(parse_pairs(args.reads_for, "--reads-for") + sizes)) if args.reads_for else sizes
+    read_sizes = parse_pairs(args.reads_for, "--reads-for") if args.reads_for else []
+    anchor = min(DEFAULT_ANCHOR_PAIRS, sizes[0] // 10) if args.anchor_pairs is None else args.anchor_pairs
+    if anchor < 0 or (anchor and anchor >= sizes[0]):
+        raise PlanktonlmInputError(InputProblem(file="planktonlm bench scale", column="--anchor-pairs", value=anchor,
+                                                message="the anchor size must lie below every size of --pairs",
+                                                expected=f"0 (no anchor) or an integer from 1 to {sizes[0] - 1}"))
+    measured_sizes = ([anchor] if anchor else []) + sizes
+    read_sizes = sorted(set(read_sizes + measured_sizes))
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
     share = args.embed_share if args.embed_share is not None else config["embed"]["reads_per_sample"]
@@ -450,7 +545,7 @@ def bench_scale(args) -> dict:
         for round_no in range(1, repeats + 1):
             # Rounds, not repeats in a row: drift in the machine's speed over the run falls on every
             # size alike instead of on the sizes measured last (odd rounds ascend, even ones descend).
-            for pairs in sizes if round_no % 2 else sizes[::-1]:
+            for pairs in measured_sizes if round_no % 2 else measured_sizes[::-1]:
                 run = work / "runs" / f"pairs_{pairs}"
                 shutil.rmtree(run, ignore_errors=True)
                 embed_all = all_cap is None or pairs <= all_cap
@@ -468,14 +563,16 @@ def bench_scale(args) -> dict:
                     for path in spec.get("delete_after", []):
                         Path(path).unlink(missing_ok=True)
                 shutil.rmtree(run, ignore_errors=True)
-        rows = sorted(({**measured_row(stage, pairs, repeated), "output_mb": output_mb[pairs, stage]}
+        rows = sorted(({**measured_row(stage, pairs, repeated), "output_mb": output_mb[pairs, stage],
+                        **({"anchor": True} if pairs == anchor else {})}
                        for (pairs, stage), repeated in measured.items()), key=_row_order)
-        reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in sizes}
+        reads_mb = {n: round(_file_mb(*map(str, reads[n])), 1) for n in measured_sizes}
     summary = fit_stages(rows)
     return {
         "target": "scale",
         "parameters": {"pairs": ",".join(map(str, sizes)), "read_length": READ_LENGTH, "embed_share": share,
-                       "reads_for": ",".join(map(str, read_sizes)), "embed_all_max_pairs": all_cap, "repeats": repeats,
+                       "reads_for": ",".join(map(str, read_sizes)), "anchor_pairs": anchor or None,
+                       "embed_all_max_pairs": all_cap, "repeats": repeats,
                        "config": str(args.config), "model": str(args.model or DEFAULT_MODEL),
                        "device": args.device, "qc_threads": config["qc"]["threads"], "embed_threads": config["embed"]["threads"],
                        "fastq_scan": config["validate"]["fastq_scan"], "kmer_k": config["profiles"]["kmer_k"],
@@ -484,8 +581,10 @@ def bench_scale(args) -> dict:
                        **{name: _version(name) for name in ("numpy", "torch", "cutadapt", "dnaio")}},
         "results": rows + summary,
         "summary": summary,
-        "criteria": {"time_linear": f"per_pair_ratio <= {PER_PAIR_RATIO_MAX} and {MARGINAL_RATIO_RANGE[0]} <= "
-                                    f"marginal_ratio <= {MARGINAL_RATIO_RANGE[1]} (3+ sizes)",
+        "criteria": {"time_verdict": f"linear: the {EXCESS_LEVEL:.0%} interval of excess within +-{EXCESS_MARGIN} and "
+                                     f"per_pair_ratio <= {PER_PAIR_RATIO_MAX}; superlinear: its low end above "
+                                     f"{EXCESS_MARGIN} or per_pair_ratio above {PER_PAIR_RATIO_MAX}; sublinear: its high end "
+                                     f"below -{EXCESS_MARGIN}; else inconclusive (time_linear None)",
                      "memory_flat": f"peak RSS at the largest size <= {RSS_FLAT_FACTOR} x at the smallest + "
                                     f"{RSS_FLAT_SLACK_MB:g} MB"},
     }
@@ -556,7 +655,8 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
             if key in origin:
                 raise refuse(path, f"{row['stage']} at {row['pairs']} pairs is also taken from {origin[key]}",
                              f"{row['stage']}@{row['pairs']}", "each (stage, size) from one source: name the stages "
-                                                                "to take as PATH:STAGE,STAGE")
+                                                                "to take as PATH:STAGE,STAGE; measure an anchor in one "
+                                                                "run only (--anchor-pairs 0 in the others)")
             origin[key] = path
         rows += taken
         merged_from.append({"file": path, "stages": ",".join(stages) if stages else "all",
@@ -569,8 +669,11 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
     rows.sort(key=_row_order)
     summary = fit_stages(rows)
     parameters = {key: first[1]["parameters"].get(key) for key in MERGE_SAME_PARAMETERS}
-    sizes = sorted({r["pairs"] for r in rows})
-    return {"target": "scale", "parameters": {"pairs": ",".join(map(str, sizes)), **parameters, "merged_from": merged_from},
+    sizes = sorted({r["pairs"] for r in rows if not r.get("anchor")})
+    anchors = sorted({r["pairs"] for r in rows if r.get("anchor")})
+    return {"target": "scale", "parameters": {"pairs": ",".join(map(str, sizes)),
+                                              "anchor_pairs": ",".join(map(str, anchors)) or None,
+                                              **parameters, "merged_from": merged_from},
             "results": rows + summary, "summary": summary, "criteria": first[1].get("criteria"),
             "machine": {key: first[1].get("machine", {}).get(key) for key in MERGE_SAME_MACHINE}}
 

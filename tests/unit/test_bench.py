@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -159,7 +160,8 @@ def test_scale_row_takes_the_median_time_and_the_largest_memory_of_its_repeats()
                {"wall_s": 5.0, "cpu_s": 4.5, "peak_rss_mb": 110.0, "fragments": 7}]
     row = measured_row("embed_share", 2_000_000, repeats)
     assert row == {"stage": "embed_share", "pairs": 2_000_000, "fragments": 7, "repeats": 3, "wall_s": 5.0,
-                   "wall_s_min": 4.0, "wall_s_max": 9.0, "cpu_s": 4.5, "peak_rss_mb": 130.0, "s_per_m_pairs": 2.5}
+                   "wall_s_min": 4.0, "wall_s_max": 9.0, "wall_s_each": [9.0, 4.0, 5.0], "cpu_s": 4.5, "peak_rss_mb": 130.0,
+                   "s_per_m_pairs": 2.5}
     assert measured_row("check_fastq", 500_000, [{"wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mb": 1.0, "records": 3}])["fragments"] == 3
 
 
@@ -181,16 +183,84 @@ def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
     assert fit_stage("embed_all", linear[:1])["slope_s_per_m_pairs"] is None
 
 
+def _noisy_rows(seconds, relative_sd: float, repeats: int, seed: int) -> list[dict]:
+    """Measured rows of a stage taking seconds(M pairs) at the anchor and the four sizes, each repeat
+    off by seeded relative noise (the VM the README's figures come from: about 10 %)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in (50_000, 500_000, 1_000_000, 2_000_000, 4_000_000):
+        each = [seconds(n / 1e6) * float(np.exp(rng.normal(0, relative_sd))) for _ in range(repeats)]
+        rows.append({"stage": "cutadapt", "pairs": n, "wall_s": float(np.median(each)), "wall_s_each": each,
+                     "peak_rss_mb": 100.0, **({"anchor": True} if n == 50_000 else {})})
+    return rows
+
+
+def test_scale_excess_is_the_curvature_over_the_line_of_the_smallest_size() -> None:
+    from planktonlm.benchmarks_scale import superlinear_excess
+
+    def exact(seconds) -> list[dict]:
+        return [{**r, "wall_s_each": [r["wall_s"]] * 2} for r in _noisy_rows(seconds, 0.0, 1, 0)]
+
+    # t = 2 + 3 n + 0.25 n^2: excess c (L - S)^2 / (b L + c L^2) = 0.25 * 3.5^2 / (12 + 4), its interval a point
+    fit = superlinear_excess(exact(lambda m: 2 + 3 * m + 0.25 * m * m), 500_000, 4_000_000)
+    assert fit["excess"] == pytest.approx(0.25 * 3.5**2 / 16, abs=1e-3) and fit["excess_df"] == 10 - 3
+    assert fit["excess_ci90"] == pytest.approx([fit["excess"]] * 2, abs=1e-4)
+    assert superlinear_excess(exact(lambda m: 7 + 5 * m), 500_000, 4_000_000)["excess"] == 0.0
+    # a power law is not a quadratic: the misfit widens the interval, around the excess the docstring states
+    fit = superlinear_excess(exact(lambda m: m**1.5), 500_000, 4_000_000)
+    assert fit["excess_ci90"][0] < fit["excess"] < fit["excess_ci90"][1] and fit["excess"] == pytest.approx(0.55, abs=0.01)
+    # rows merged from before every repeat was kept are one point each; too few points: no estimate
+    single = [{k: v for k, v in r.items() if k != "wall_s_each"} for r in _noisy_rows(lambda m: 1 + m, 0.05, 1, 0)]
+    assert superlinear_excess(single, 500_000, 4_000_000)["excess_df"] == 2
+    assert superlinear_excess(single[:3], 50_000, 1_000_000) == {"excess": None, "excess_ci90": None, "excess_df": None}
+
+
+@pytest.mark.parametrize(("name", "seconds", "relative_sd", "allowed"), [
+    # under 2 % noise three rounds show a linear stage linear, even one dominated by its start-up
+    ("linear", lambda m: 0.3 + 5.5 * m, 0.02, {"linear"}),
+    ("fixed cost", lambda m: 7 + 3.5 * m, 0.02, {"linear", "inconclusive"}),
+    # under the VM's 10 % noise a linear stage is never called super- or sublinear ...
+    ("linear, noisy", lambda m: 0.3 + 5.5 * m, 0.10, {"linear", "inconclusive"}),
+    ("fixed cost, noisy", lambda m: 7 + 3.5 * m, 0.10, {"linear", "inconclusive"}),
+    # ... while n^1.5 is caught even behind a fixed cost, n^1.2 under 5 %, and a stage flattening out too
+    ("n^1.5", lambda m: 0.3 + 4 * m**1.5, 0.10, {"superlinear"}),
+    ("n^1.5 behind a fixed cost", lambda m: 7 + 2 * m**1.5, 0.05, {"superlinear"}),
+    ("n^1.2", lambda m: 0.3 + 5.5 * m**1.2, 0.05, {"superlinear"}),
+    ("sqrt", lambda m: 6 * m**0.5, 0.10, {"sublinear"}),
+])
+def test_scale_time_verdict_tells_linear_from_superlinear_through_timing_noise(name: str, seconds, relative_sd: float,
+                                                                            allowed: set) -> None:
+    from planktonlm.benchmarks_scale import fit_stage
+
+    verdicts = [fit_stage("cutadapt", _noisy_rows(seconds, relative_sd, 3, seed)) for seed in range(20)]
+    assert {v["time_verdict"] for v in verdicts} <= allowed, (name, [v["excess_ci90"] for v in verdicts])
+    assert all(v["time_linear"] is {"linear": True, "inconclusive": None}.get(v["time_verdict"], False) for v in verdicts)
+    assert all(v["sizes"] == 4 and v["anchor_pairs"] == 50_000 for v in verdicts)  # the anchor is no claimed size
+
+
+def test_scale_time_verdict_says_inconclusive_where_the_noise_allows_either() -> None:
+    from planktonlm.benchmarks_scale import fit_stage
+
+    fit = fit_stage("cutadapt", _noisy_rows(lambda m: 0.3 + 5.5 * m, 0.30, 3, 0))
+    low, high = fit["excess_ci90"]
+    assert fit["time_verdict"] == "inconclusive" and fit["time_linear"] is None
+    assert low < 0.125 and (high is None or high > 0.125) or low < -0.125  # neither shown linear nor superlinear
+
+
 @pytest.mark.parametrize(("options", "column"), [
     (["--pairs", "0"], "--pairs"),
     (["--pairs", "1000,x"], "--pairs"),
     (["--pairs", "1000", "--reads-for", "1000,-5"], "--reads-for"),
+    (["--pairs", "1000,2000", "--anchor-pairs", "1000"], "--anchor-pairs"),
+    (["--pairs", "1000", "--anchor-pairs", "-1"], "--anchor-pairs"),
+    (["--pairs", "1000", "--anchor-pairs", "5000"], "--anchor-pairs"),
 ])
 def test_bench_scale_refuses_sizes_that_are_not_positive_counts(capsys: pytest.CaptureFixture, options: list[str],
                                                                 column: str) -> None:
     assert cli_main(["bench", "scale", *options]) != 0
     err = capsys.readouterr().err
-    assert f"column '{column}'" in err and "must be comma-separated positive integers" in err
+    assert f"column '{column}'" in err and ("must be comma-separated positive integers" in err
+                                            or "must lie below every size of --pairs" in err)
 
 
 def _scale_result(path: Path, rows: list[dict], **changes) -> str:
@@ -301,18 +371,20 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
 
     out, work = tmp_path / "scale.json", tmp_path / "work"
     assert cli_main(["bench", "scale", "--pairs", "2000,4000", "--embed-share", "300", "--embed-all-max-pairs", "2000",
-                     "--repeats", "2",
+                     "--repeats", "2", "--anchor-pairs", "500",
                      "--config", str(REPO / "config" / "config.yaml"),
                      "--model", str(REPO / "resources" / "models" / "marine-base-v1"),
                      "--genomes", str(GENOMES), "--device", "cpu", "--work-dir", str(work), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     measured = [r for r in result["results"] if r["pairs"] != "fit"]
-    # every stage at every size, but the embedding of every fragment only up to the cap
+    # every stage at every size and the anchor, but the embedding of every fragment only up to the cap
     assert sorted((r["stage"], r["pairs"]) for r in measured) == sorted(
-        [(s, n) for s in STAGES for n in (2000, 4000) if (s, n) != ("embed_all", 4000)])
+        [(s, n) for s in STAGES for n in (500, 2000, 4000) if (s, n) != ("embed_all", 4000)])
+    assert {r["pairs"] for r in measured if r.get("anchor")} == {500}
     for row in measured:
         assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 0 and row["s_per_m_pairs"] > 0, row
         assert row["repeats"] == 2 and row["wall_s_min"] <= row["wall_s"] <= row["wall_s_max"], row
+        assert len(row["wall_s_each"]) == 2 and min(row["wall_s_each"]) == row["wall_s_min"], row
     by = {(r["stage"], r["pairs"]): r for r in measured}
     for n in (2000, 4000):
         assert by["check_fastq", n]["fragments"] == n
@@ -329,9 +401,11 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
             continue
         # two sizes: a line through both (R^2 1), or none defined when both took the same hundredths of a second
         assert fit["sizes"] == 2 and fit["slope_s_per_m_pairs"] is not None and fit["r2"] in (1.0, None)
-        assert isinstance(fit["time_linear"], bool) and isinstance(fit["memory_flat"], bool) and fit["rss_ratio"] >= 1
+        assert fit["anchor_pairs"] == 500 and fit["excess_df"] == 3  # 2 repeats at 3 sizes, less a quadratic's 3
+        assert fit["time_verdict"] in ("linear", "superlinear", "sublinear", "inconclusive")
+        assert fit["time_linear"] in (True, False, None) and isinstance(fit["memory_flat"], bool) and fit["rss_ratio"] >= 1
     assert result["parameters"]["embed_share"] == 300 and result["parameters"]["embed_all_max_pairs"] == 2000
-    assert result["parameters"]["repeats"] == 2
+    assert result["parameters"]["repeats"] == 2 and result["parameters"]["anchor_pairs"] == 500
     assert result["machine"]["cpu_count"] >= 1
     # the reads stay in --work-dir; the stages' outputs do not
     assert (work / "reads" / "pairs_4000" / "SCALE_R1.fastq.gz").is_file() and not list((work / "runs").iterdir())
@@ -340,5 +414,5 @@ def test_bench_scale_measures_every_stage_at_every_size(tmp_path: Path, capsys: 
     assert "kmer_vectors_all" in printed.out
     starts = [line.split(": started")[0].split(": ", 1)[1] for line in printed.err.splitlines()
               if line.startswith("bench scale") and ": started" in line and line.split()[3] == "check_fastq"]
-    assert starts == ["check_fastq at 2000 pairs, round 1/2", "check_fastq at 4000 pairs, round 1/2",
-                      "check_fastq at 4000 pairs, round 2/2", "check_fastq at 2000 pairs, round 2/2"]
+    assert starts == [f"check_fastq at {n} pairs, round {k}/2" for k, sizes in ((1, (500, 2000, 4000)), (2, (4000, 2000, 500)))
+                      for n in sizes]
