@@ -64,7 +64,10 @@ least-squares line of wall time on pairs (slope in s per M pairs, intercept, R^2
   shown) and ``per_pair_ratio`` <= 1.33; ``superlinear`` when the interval lies above +12.5 % or
   ``per_pair_ratio`` > 1.33; ``sublinear`` when it lies below -12.5 %; else ``inconclusive``:
   the measurements neither show the stage linear nor show it superlinear, and the interval says
-  how far either way they allow. ``time_linear`` is True, False or None (inconclusive).
+  how far either way they allow. A verdict on the interval needs 3 residual degrees of freedom
+  (EXCESS_MIN_DF: 4 sizes and the anchor measured once each leave 2): with one, as from single
+  measurements, the interval rests on one residual. ``time_linear`` is True, False or None
+  (inconclusive).
 * ``rss_ratio``: peak RSS max / min over the sizes; ``rss_slope_mb_per_m_pairs``: the
   least-squares growth of peak RSS.
 * ``memory_flat``: peak RSS at the largest size <= 1.25 x that at the smallest + 50 MB.
@@ -107,6 +110,7 @@ PER_PAIR_RATIO_MAX = 1.33
 DEFAULT_ANCHOR_PAIRS = 50_000  # or a tenth of the smallest size, if less
 EXCESS_MARGIN = 0.125
 EXCESS_LEVEL = 0.90  # two-sided: its bounds are one-sided 95 % bounds
+EXCESS_MIN_DF = 3  # residual degrees of freedom a verdict on the excess needs: repeated measurements, not luck
 RSS_FLAT_FACTOR, RSS_FLAT_SLACK_MB = 1.25, 50.0
 STAGES = ("check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share", "embed_all", "kmer_vectors_all")
 READS_MANIFEST = "reads.json"
@@ -427,11 +431,11 @@ def superlinear_excess(rows: list[dict], smallest: int, largest: int, level: flo
     return {"excess": round(float(top / bottom), 4) + 0.0, "excess_ci90": interval, "excess_df": df}  # + 0.0: no -0.0
 
 
-def time_verdict(excess_ci90: list | None, per_pair_ratio: float | None) -> str:
+def time_verdict(excess_ci90: list | None, excess_df: int | None, per_pair_ratio: float | None) -> str:
     """linear, superlinear, sublinear or inconclusive (see the module docstring)."""
     if per_pair_ratio is not None and per_pair_ratio > PER_PAIR_RATIO_MAX:
         return "superlinear"
-    low, high = excess_ci90 or (None, None)
+    low, high = excess_ci90 if excess_ci90 and (excess_df or 0) >= EXCESS_MIN_DF else (None, None)
     if low is not None and low > EXCESS_MARGIN:
         return "superlinear"
     if high is not None and high < -EXCESS_MARGIN:
@@ -463,7 +467,7 @@ def fit_stage(stage: str, rows: list[dict]) -> dict:
     if len(rows) >= 3:
         marginal = _ratio((wall[-1] - wall[-2]) / (pairs[-1] - pairs[-2]), (wall[1] - wall[0]) / (pairs[1] - pairs[0]))
     excess = superlinear_excess(measured, rows[0]["pairs"], rows[-1]["pairs"])
-    verdict = time_verdict(excess["excess_ci90"], per_pair)
+    verdict = time_verdict(excess["excess_ci90"], excess["excess_df"], per_pair)
     return {
         **out,
         "slope_s_per_m_pairs": round(slope, 2),

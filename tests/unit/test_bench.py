@@ -170,7 +170,9 @@ def test_scale_fit_judges_linear_time_and_flat_memory() -> None:
 
     sizes = [500_000, 1_000_000, 2_000_000, 4_000_000]
     linear = [{"pairs": n, "wall_s": 3.0 + 10.0 * n / 1e6, "peak_rss_mb": 400.0 + n / 1e6} for n in sizes]
-    fit = fit_stage("cutadapt", linear)
+    # measured once per size: a line, but no verdict (one residual degree of freedom); twice: linear
+    assert fit_stage("cutadapt", linear)["time_verdict"] == "inconclusive"
+    fit = fit_stage("cutadapt", [{**r, "wall_s_each": [r["wall_s"]] * 2} for r in linear])
     assert fit["slope_s_per_m_pairs"] == 10.0 and fit["intercept_s"] == 3.0 and fit["r2"] == 1.0
     assert fit["marginal_ratio"] == 1.0 and fit["per_pair_ratio"] < 1  # fixed costs: not a sign of trouble
     assert fit["time_linear"] is True and fit["memory_flat"] is True
