@@ -75,7 +75,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--anchor-pairs", type=int, default=None,
                        help="also measure this small size in every round (default 50000, or a tenth of the smallest "
                             "--pairs if less; 0: none): not a claimed size, it pins each stage's fixed cost for the "
-                            "excess fit (see planktonlm.benchmarks_scale); measure it in one of runs to be merged only")
+                            "excess fit (see planktonlm.benchmarks_scale); of runs to be merged, measure it in one only")
     scale.add_argument("--embed-all-max-pairs", type=int, default=None,
                        help="embed every fragment only at sizes up to this many pairs (default: every size); "
                             "the k-mer vectors of every fragment are measured at every size")

@@ -47,7 +47,7 @@ least-squares line of wall time on pairs (slope in s per M pairs, intercept, R^2
   a linear stage; superlinear growth makes it exceed 1.
 * ``marginal_ratio`` (3 sizes or more): s per added pair between the two largest sizes / between
   the two smallest; 1 for a straight line, whatever the fixed costs. Descriptive only: it is the
-  ratio of two increments of a few seconds each, and the timing noise of a shared machine (10 %
+  ratio of two increments of a few seconds each, and the timing noise of a shared machine (10-15 %
   per measurement on the VM above, changing from second to second) flips it either side of 1
   between runs of the same command.
 * ``excess`` and ``excess_ci90``: how far the stage's time at the largest size L lies above the
@@ -112,6 +112,13 @@ EXCESS_MARGIN = 0.125
 EXCESS_LEVEL = 0.90  # two-sided: its bounds are one-sided 95 % bounds
 EXCESS_MIN_DF = 3  # residual degrees of freedom a verdict on the excess needs: repeated measurements, not luck
 RSS_FLAT_FACTOR, RSS_FLAT_SLACK_MB = 1.25, 50.0
+CRITERIA = {  # written with every result, merged ones too (they are refitted by this code)
+    "time_verdict": f"linear: the {EXCESS_LEVEL:.0%} interval of excess within +-{EXCESS_MARGIN} ({EXCESS_MIN_DF}+ residual "
+                    f"degrees of freedom) and per_pair_ratio <= {PER_PAIR_RATIO_MAX}; superlinear: its low end above "
+                    f"{EXCESS_MARGIN} or per_pair_ratio above {PER_PAIR_RATIO_MAX}; sublinear: its high end below "
+                    f"-{EXCESS_MARGIN}; else inconclusive (time_linear None)",
+    "memory_flat": f"peak RSS at the largest size <= {RSS_FLAT_FACTOR} x at the smallest + {RSS_FLAT_SLACK_MB:g} MB",
+}
 STAGES = ("check_fastq", "cutadapt", "merge_units", "embed_share", "kmer_vectors_share", "embed_all", "kmer_vectors_all")
 READS_MANIFEST = "reads.json"
 _CHILD_CODE = "import sys; from planktonlm.benchmarks_scale import run_stage; run_stage(sys.argv[1])"
@@ -585,12 +592,7 @@ def bench_scale(args) -> dict:
                        **{name: _version(name) for name in ("numpy", "torch", "cutadapt", "dnaio")}},
         "results": rows + summary,
         "summary": summary,
-        "criteria": {"time_verdict": f"linear: the {EXCESS_LEVEL:.0%} interval of excess within +-{EXCESS_MARGIN} and "
-                                     f"per_pair_ratio <= {PER_PAIR_RATIO_MAX}; superlinear: its low end above "
-                                     f"{EXCESS_MARGIN} or per_pair_ratio above {PER_PAIR_RATIO_MAX}; sublinear: its high end "
-                                     f"below -{EXCESS_MARGIN}; else inconclusive (time_linear None)",
-                     "memory_flat": f"peak RSS at the largest size <= {RSS_FLAT_FACTOR} x at the smallest + "
-                                    f"{RSS_FLAT_SLACK_MB:g} MB"},
+        "criteria": CRITERIA,
     }
 
 
@@ -678,7 +680,7 @@ def merge_scale_results(sources: Sequence[str]) -> dict:
     return {"target": "scale", "parameters": {"pairs": ",".join(map(str, sizes)),
                                               "anchor_pairs": ",".join(map(str, anchors)) or None,
                                               **parameters, "merged_from": merged_from},
-            "results": rows + summary, "summary": summary, "criteria": first[1].get("criteria"),
+            "results": rows + summary, "summary": summary, "criteria": CRITERIA,
             "machine": {key: first[1].get("machine", {}).get(key) for key in MERGE_SAME_MACHINE}}
 
 

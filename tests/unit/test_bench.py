@@ -280,6 +280,8 @@ def _scale_result(path: Path, rows: list[dict], **changes) -> str:
 
 
 def test_scale_merge_fits_each_stage_over_the_rows_of_every_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from planktonlm.benchmarks_scale import CRITERIA
+
     def row(stage: str, pairs: int, seconds_per_m: float) -> dict:
         return {"stage": stage, "pairs": pairs, "wall_s": 5.0 + seconds_per_m * pairs / 1e6, "peak_rss_mb": 600.0}
 
@@ -299,6 +301,7 @@ def test_scale_merge_fits_each_stage_over_the_rows_of_every_run(tmp_path: Path, 
     (fit,) = merged["summary"]
     assert fit["stage"] == "embed_all" and fit["sizes"] == 4 and fit["marginal_ratio"] == 2.5
     assert fit["time_linear"] is False and fit["memory_flat"] is True
+    assert merged["criteria"] == CRITERIA  # refitted by this code: its criteria, not those the sources were written with
     assert merged["parameters"]["pairs"] == "500000,1000000,2000000,4000000"
     assert [m["file"] for m in merged["parameters"]["merged_from"]] == [small, two, four]
     # a row says how often it was measured; rows of results from before --repeats were measured once
