@@ -434,8 +434,13 @@ def superlinear_excess(rows: list[dict], smallest: int, largest: int, level: flo
         interval = [None, None]
     else:
         half = np.sqrt(max(qb * qb - 4 * qa * qc, 0.0))
-        interval = [round(float((-qb - half) / (2 * qa)), 4) + 0.0, round(float((-qb + half) / (2 * qa)), 4) + 0.0]
-    return {"excess": round(float(top / bottom), 4) + 0.0, "excess_ci90": interval, "excess_df": df}  # + 0.0: no -0.0
+        interval = [_share((-qb - half) / (2 * qa)), _share((-qb + half) / (2 * qa))]
+    return {"excess": _share(top / bottom), "excess_ci90": interval, "excess_df": df}
+
+
+def _share(value: float) -> float:
+    """A share rounded to 4 places, as a plain float (+ 0.0: no -0.0 in the JSON)."""
+    return round(float(value), 4) + 0.0
 
 
 def time_verdict(excess_ci90: list | None, excess_df: int | None, per_pair_ratio: float | None) -> str:
