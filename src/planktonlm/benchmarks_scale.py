@@ -33,7 +33,7 @@ Every (stage, size) is measured ``--repeats`` times (default 3), in rounds: each
 size, ascending in odd rounds and descending in even ones, so that a drift in the machine's speed
 during the run (measured on a shared 2-core VM: the same stage and size 20-40 % apart an hour
 later) falls on every size alike instead of bending the line. A row gives the median wall and
-CPU seconds of its repeats, every repeat's wall seconds in the order measured, their range, and
+CPU seconds of its repeats, every repeat's wall and CPU seconds in the order measured, their range, and
 the largest peak RSS. Each round also measures the ``--anchor-pairs`` size (default 50,000
 pairs, or a tenth of the smallest size if less; rows marked ``anchor``): it is not a claimed
 size, but it pins a stage's fixed cost (start-up, imports, model load), which four sizes alone
@@ -336,6 +336,7 @@ def measured_row(stage: str, pairs: int, repeats: list[dict]) -> dict:
             "wall_s_min": round(min(wall), 2), "wall_s_max": round(max(wall), 2),
             "wall_s_each": [round(w, 2) for w in wall],
             "cpu_s": round(statistics.median(m["cpu_s"] for m in repeats), 2),
+            "cpu_s_each": [round(m["cpu_s"], 2) for m in repeats],
             "peak_rss_mb": round(max(m["peak_rss_mb"] for m in repeats), 1),
             "s_per_m_pairs": round(median_wall / (pairs / 1e6), 2)}
 

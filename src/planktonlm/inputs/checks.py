@@ -42,6 +42,40 @@ def check_unique(typed: pd.DataFrame, key: Sequence[str], file: str, what: str) 
     return problems
 
 
+def check_case_collisions(typed: pd.DataFrame, key: Sequence[str], file: str, what: str) -> list[InputProblem]:
+    """A key equal to an earlier row's except in letter case (S1 / s1) is a problem naming that row.
+
+    Ids become file names (``results/embed/{sample}.npy``): on a case-insensitive file system
+    (macOS, Windows) the two samples' outputs would overwrite each other. Exact repeats are
+    :func:`check_unique`'s.
+    """
+    if not set(key) <= set(typed.columns):
+        return []
+    first: dict[tuple, tuple[int, tuple]] = {}
+    problems = []
+    for row, values in zip(typed.index, typed[list(key)].itertuples(index=False, name=None)):
+        if any(v is None for v in values):
+            continue
+        folded = tuple(str(v).casefold() for v in values)
+        if folded not in first:
+            first[folded] = (row, values)
+            continue
+        first_row, first_values = first[folded]
+        if values != first_values:
+            problems.append(
+                InputProblem(
+                    file=file,
+                    row=row,
+                    column=key[-1],
+                    value="/".join(values),
+                    message=f"{what} differs from row {first_row}'s ({'/'.join(first_values)}) only in letter case: "
+                    "their output files would be one file on a case-insensitive file system (macOS, Windows)",
+                    expected=f"each {what} distinct ignoring letter case",
+                )
+            )
+    return problems
+
+
 def check_ranges(typed: pd.DataFrame, file: str) -> list[InputProblem]:
     problems = []
     for column, allowed in PHYSICAL_RANGES.items():
@@ -92,7 +126,9 @@ def check_pressure(typed: pd.DataFrame, file: str, tolerance: float) -> list[Inp
     return problems
 
 
-def parse_datetimes(typed: pd.DataFrame, file: str) -> tuple[pd.Series, list[InputProblem]]:
+def parse_datetimes(typed: pd.DataFrame, file: str, now: pd.Timestamp | None = None) -> tuple[pd.Series, list[InputProblem]]:
+    """The datetime column as UTC Timestamps (None where missing or unreadable) and its problems:
+    not ISO 8601, or later than ``now`` (UTC; None: not checked)."""
     description = load_schema("samples")["properties"]["datetime"]["description"].strip()
     stamps, problems = [], []
     for row, text in typed["datetime"].items():
@@ -106,6 +142,14 @@ def parse_datetimes(typed: pd.DataFrame, file: str) -> tuple[pd.Series, list[Inp
                         file=file, row=row, column="datetime", value=text, message="not an ISO 8601 date/time", expected=description
                     )
                 )
+        if stamp is not None and now is not None and stamp > now:
+            problems.append(
+                InputProblem(
+                    file=file, row=row, column="datetime", value=text,
+                    message=f"in the future (now: {now.strftime('%Y-%m-%dT%H:%M:%SZ')})",
+                    expected="the date and time the sample was taken (a typo in the year?)",
+                )
+            )
         stamps.append(stamp)
     return pd.Series(stamps, index=typed.index, dtype=object), problems
 

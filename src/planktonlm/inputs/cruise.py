@@ -34,6 +34,7 @@ import pandas as pd
 from planktonlm.config import as_paths, is_published, load_schema
 from planktonlm.errors import InputProblem, PlanktonlmInputError
 from planktonlm.inputs.checks import (
+    check_case_collisions,
     check_pressure,
     check_ranges,
     check_unique,
@@ -183,9 +184,10 @@ def _validate_samples(path: str, tolerance: float) -> _CheckedTable:
     typed, cell_problems = check_cells(raw, "samples", path)
     problems += cell_problems
     problems += check_unique(typed, ["sample"], path, "sample id")
+    problems += check_case_collisions(typed, ["sample"], path, "sample id")
     problems += check_ranges(typed, path)
     problems += check_pressure(typed, path, tolerance)
-    typed["datetime"], date_problems = parse_datetimes(typed, path)
+    typed["datetime"], date_problems = parse_datetimes(typed, path, now=pd.Timestamp.now(tz="UTC"))
     problems += date_problems
     return _CheckedTable(typed, complete, _by_row(problems))
 
@@ -201,6 +203,7 @@ def _validate_units(path: str) -> _CheckedTable:
     typed, cell_problems = check_cells(raw, "units", path)
     problems += cell_problems
     problems += check_unique(typed, ["sample", "unit"], path, "(sample, unit)")
+    problems += check_case_collisions(typed, ["sample", "unit"], path, "(sample, unit)")
     return _CheckedTable(typed, complete, _by_row(problems))
 
 

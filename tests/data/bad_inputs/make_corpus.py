@@ -236,6 +236,25 @@ def case_bad_id_characters(c: Case) -> None:
     ]
 
 
+def case_ids_differing_in_case(c: Case) -> None:
+    c.description = "sample ids S1 and s1: one output file on a case-insensitive file system"
+    c.samples.append(dict(S3_ROW, sample="s1"))
+    c.units.append(dict(shared_unit("S3", "L1"), sample="s1"))
+    c.n_problems = 2  # in both sheets: the units' output folders would collide too
+    c.expected = [
+        "samples.tsv, row 3, column 'sample': sample id differs from row 1's (S1) only in letter case",
+        "(value: 's1')",
+        "units.tsv, row 3, column 'unit': (sample, unit) differs from row 1's (S1/L1) only in letter case",
+        "case-insensitive file system (macOS, Windows)",
+    ]
+
+
+def case_future_datetime(c: Case) -> None:
+    c.description = "a sampling date in the future (2099 for 2022)"
+    c.samples[1]["datetime"] = "2099-03-02"
+    c.expected = ["samples.tsv, row 2, column 'datetime': in the future", "(value: '2099-03-02')", "a typo in the year?"]
+
+
 def case_ph_out_of_range(c: Case) -> None:
     c.description = "pH 15"
     c.samples[0]["ph"] = "15"

@@ -9,6 +9,7 @@ import pytest
 
 from planktonlm.config import load_schema
 from planktonlm.errors import PlanktonlmInputError
+from planktonlm.inputs.checks import check_case_collisions, check_unique, parse_datetimes
 from planktonlm.inputs.cruise import load_cruise
 from planktonlm.vocab import PHYSICAL_RANGES, parse_datetime_utc
 
@@ -110,3 +111,28 @@ def test_pressure_at_the_surface_gets_the_absolute_slack(tmp_path: Path, pressur
 
 def test_range_table_columns_are_schema_columns() -> None:
     assert set(PHYSICAL_RANGES) <= set(load_schema("samples")["properties"])
+
+
+def test_future_datetime_is_refused_against_the_given_now() -> None:
+    typed = pd.DataFrame({"datetime": ["2022-03-01T10:00:00Z", "2022-03-01T10:00:01Z"]}, index=[1, 2], dtype=object)
+    now = pd.Timestamp("2022-03-01T10:00:00Z")
+    stamps, problems = parse_datetimes(typed, "samples.tsv", now=now)
+    assert [(p.row, p.column, p.value) for p in problems] == [(2, "datetime", "2022-03-01T10:00:01Z")]
+    assert "in the future (now: 2022-03-01T10:00:00Z)" in problems[0].message
+    assert stamps[2] == pd.Timestamp("2022-03-01T10:00:01Z")  # still parsed: one problem per cell
+    assert parse_datetimes(typed, "samples.tsv")[1] == []  # no now: not checked
+
+
+def test_ids_differing_only_in_case_are_refused_once_each() -> None:
+    typed = pd.DataFrame({"sample": ["S1", "s1", "S1", "S2", "s2", "S10", None]}, index=range(1, 8), dtype=object)
+    problems = check_case_collisions(typed, ["sample"], "samples.tsv", "sample id")
+    # the exact repeat (row 3) is check_unique's; each case variant names the first spelling
+    assert [(p.row, p.value) for p in problems] == [(2, "s1"), (5, "s2")]
+    assert "differs from row 1's (S1) only in letter case" in problems[0].message
+    assert check_unique(typed, ["sample"], "samples.tsv", "sample id")[0].row == 3
+
+
+def test_units_collide_in_case_only_within_a_sample() -> None:
+    typed = pd.DataFrame({"sample": ["S1", "S1", "S2", "s2"], "unit": ["L1", "l1", "L1", "L1"]}, index=range(1, 5), dtype=object)
+    problems = check_case_collisions(typed, ["sample", "unit"], "units.tsv", "(sample, unit)")
+    assert [(p.row, p.column, p.value) for p in problems] == [(2, "unit", "S1/l1"), (4, "unit", "s2/L1")]
