@@ -160,7 +160,8 @@ def test_scale_row_takes_the_median_time_and_the_largest_memory_of_its_repeats()
                {"wall_s": 5.0, "cpu_s": 4.5, "peak_rss_mb": 110.0, "fragments": 7}]
     row = measured_row("embed_share", 2_000_000, repeats)
     assert row == {"stage": "embed_share", "pairs": 2_000_000, "fragments": 7, "repeats": 3, "wall_s": 5.0,
-                   "wall_s_min": 4.0, "wall_s_max": 9.0, "wall_s_each": [9.0, 4.0, 5.0], "cpu_s": 4.5, "peak_rss_mb": 130.0,
+                   "wall_s_min": 4.0, "wall_s_max": 9.0, "wall_s_each": [9.0, 4.0, 5.0], "cpu_s": 4.5,
+                   "cpu_s_each": [8.0, 3.5, 4.5], "peak_rss_mb": 130.0,
                    "s_per_m_pairs": 2.5}
     assert measured_row("check_fastq", 500_000, [{"wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mb": 1.0, "records": 3}])["fragments"] == 3
 

@@ -3,7 +3,7 @@
 The scans stream every record (or the first ``max_records``) once and turn anything wrong
 into a PlanktonlmInputError naming the file and the record: a damaged or truncated compressed
 stream, broken FASTQ syntax, a quality string whose length differs from the sequence, a quality
-character outside Phred+33, a non-ASCII byte, a read id that occurs twice in one file, a file
+character outside Phred+33, a sequence character that is not a nucleotide code, a non-ASCII byte, a read id that occurs twice in one file, a file
 without records, mates whose names or counts disagree. Memory is constant except for the read-id
 check, which keeps 8 bytes per record (a 64-bit hash of each id).
 """
@@ -33,6 +33,11 @@ FASTQ_EXPECTED = "FASTQ records of 4 lines: '@name', sequence, '+', a quality st
 PHRED33 = (ord("!"), ord("~"))  # Q0 .. Q93
 _PHRED33_CHARS = bytes(range(PHRED33[0], PHRED33[1] + 1))
 QUALITY_EXPECTED = "quality characters from '!' (Q0) to '~' (Q93): Phred+33, as Illumina 1.8+ and every current instrument write"
+# IUPAC nucleotide codes, either case (U: RNA-style T). Digits, spaces, '.', '-' and the like in a
+# sequence mean a damaged or mis-converted file; they would reach the encoder as N without a word.
+_SEQUENCE_CHARS = b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv"
+SEQUENCE_EXPECTED = "IUPAC nucleotide codes in either case: A C G T N, or U R Y S W K M B D H V (a no-call written '.' must be N)"
+_SEQUENCE_BATCH = 4096  # records whose sequences are checked in one C-level pass
 DUPLICATE_EXPECTED = "each read id once per file (the name up to the first space; a trailing /1, /2 is ignored)"
 _RECORD_LINES = ("read name", "sequence", "'+' line", "quality string")
 _DUPLICATE_CANDIDATES = 100_000  # repeated id hashes taken to the second pass, at most (memory bound)
@@ -179,6 +184,43 @@ def _quality_problem(path: str, record_number: int, qualities: bytes) -> InputPr
     )
 
 
+def _sequence_problem(path: str, record_number: int, sequence: str) -> InputProblem:
+    """The first character of a record's sequence that is not an IUPAC nucleotide code."""
+    position = next(i for i, char in enumerate(sequence) if char.encode() not in _SEQUENCE_CHARS)
+    code = ord(sequence[position])
+    return InputProblem(
+        file=path,
+        row=record_number,
+        value=sequence[position],
+        message=f"sequence character {_character(code)} at position {position + 1} is not a nucleotide code",
+        expected=SEQUENCE_EXPECTED,
+    )
+
+
+class _Sequences:
+    """Sequences awaiting the character check, a batch at a time: one ``bytes.translate`` over the
+    joined batch costs a fifth of one per record. ``check`` raises for the earliest bad record of
+    the batch; the scans call it before raising any other problem, so the first problem of the
+    file is the one reported, whichever check finds it."""
+
+    def __init__(self, path: str):
+        self.path, self.pending, self.first_record = path, [], 1
+
+    def add(self, record_number: int, sequence: str) -> None:
+        if not self.pending:
+            self.first_record = record_number
+        self.pending.append(sequence)
+        if len(self.pending) >= _SEQUENCE_BATCH:
+            self.check()
+
+    def check(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch and "".join(batch).encode().translate(None, _SEQUENCE_CHARS):
+            for offset, sequence in enumerate(batch):
+                if sequence.encode().translate(None, _SEQUENCE_CHARS):
+                    raise PlanktonlmInputError(_sequence_problem(self.path, self.first_record + offset, sequence))
+
+
 class _ReadIds:
     """The mate-normalised read ids of one file, to find one that occurs twice.
 
@@ -241,14 +283,21 @@ def scan_fastq(path: PathLike, max_records: int | None = None, *, allow_empty: b
     started = time.perf_counter()
     n_reads = n_bases = 0
     ids = _ReadIds(path, max_records)
-    add_id = ids.hashes.append  # the loop runs once per read: no method lookups in it
+    sequences = _Sequences(path)
+    add_id, add_sequence = ids.hashes.append, sequences.add  # the loop runs once per read: no method lookups in it
     with contextlib.closing(iter_fastq(path, max_records)) as records:
-        for record in records:
-            n_reads += 1
-            n_bases += len(record.sequence)
-            if _bad_qualities(record.qualities_as_bytes()):
-                raise PlanktonlmInputError(_quality_problem(path, n_reads, record.qualities_as_bytes()))
-            add_id(hash(mate_normalised_id(record.id)))
+        try:
+            for record in records:
+                n_reads += 1
+                n_bases += len(record.sequence)
+                add_sequence(n_reads, record.sequence)
+                if _bad_qualities(record.qualities_as_bytes()):
+                    raise PlanktonlmInputError(_quality_problem(path, n_reads, record.qualities_as_bytes()))
+                add_id(hash(mate_normalised_id(record.id)))
+        except PlanktonlmInputError:
+            sequences.check()  # an earlier record's sequence comes first
+            raise
+    sequences.check()
     if n_reads == 0 and not allow_empty:
         raise PlanktonlmInputError(_empty_problem(path))
     problem = ids.duplicate_problem()
@@ -268,11 +317,39 @@ def _mate_count_problem(r1: str, r2: str, n1: int, n2: int, max_records: int | N
     )
 
 
+def mate_marker(record: dnaio.SequenceRecord) -> str | None:
+    """The mate number a read's header states, "1" or "2", or None: a trailing /1, /2 on the id,
+    or the Casava 1.8 comment (``@name 2:N:0:ACGT``)."""
+    read_id, _, comment = record.name.partition(" ")
+    if read_id.endswith(("/1", "/2")):
+        return read_id[-1]
+    if comment[:1] in ("1", "2") and comment[1:2] == ":":
+        return comment[0]
+    return None
+
+
+def _mate_order_problem(r1: str, r2: str, record1: dnaio.SequenceRecord, record2: dnaio.SequenceRecord) -> InputProblem | None:
+    """The first pair's headers say the files are not R1 then R2 (a copy of one mate file, or fq1 and
+    fq2 swapped in units.tsv); None when they agree or do not say."""
+    marks = mate_marker(record1), mate_marker(record2)
+    if None in marks or marks == ("1", "2"):
+        return None
+    what = "fq1 and fq2 swapped in units.tsv?" if marks == ("2", "1") else "one mate file given twice, or a copy of it?"
+    return InputProblem(
+        file=r2,
+        row=1,
+        value=record2.name,
+        message=f"the first records say mate {marks[0]} in {r1} and mate {marks[1]} here ({what})",
+        expected="read 1 of each pair in fq1 and read 2 in fq2 (headers ending /1 and /2, or comments 1:... and 2:...)",
+    )
+
+
 def iter_mate_pairs(r1: PathLike, r2: PathLike, max_records: int | None = None) -> Iterator[tuple]:
     """Stream two mate files in lockstep, yielding (record1, record2).
 
     Mates must carry the same read id (the name up to the first space, a trailing 1/2/3
-    ignored, as dnaio's ``is_mate``) and both files must hold the same number of records
+    ignored, as dnaio's ``is_mate``), the first pair's headers must not state mate 1 twice, mate 2
+    twice or 2 then 1 (:func:`mate_marker`), and both files must hold the same number of records
     (within the first ``max_records``); either failure raises PlanktonlmInputError.
     """
     r1, r2 = os.fspath(r1), os.fspath(r2)
@@ -286,6 +363,8 @@ def iter_mate_pairs(r1: PathLike, r2: PathLike, max_records: int | None = None) 
                 n1, n2 = (n_longer, n_pairs) if record2 is None else (n_pairs, n_longer)
                 raise PlanktonlmInputError(_mate_count_problem(r1, r2, n1, n2, max_records))
             n_pairs += 1
+            if n_pairs == 1 and (problem := _mate_order_problem(r1, r2, record1, record2)):
+                raise PlanktonlmInputError(problem)
             if not record1.is_mate(record2):
                 raise PlanktonlmInputError(
                     InputProblem(
@@ -311,17 +390,27 @@ def scan_fastq_pair(
     started = time.perf_counter()
     n_pairs = bases1 = bases2 = 0
     ids = _ReadIds(r1, max_records)
-    add_id = ids.hashes.append  # the loop runs once per pair: no method lookups in it
+    sequences1, sequences2 = _Sequences(r1), _Sequences(r2)
+    add_id, add1, add2 = ids.hashes.append, sequences1.add, sequences2.add  # once per pair: no method lookups
     with contextlib.closing(iter_mate_pairs(r1, r2, max_records)) as pairs:
-        for record1, record2 in pairs:
-            n_pairs += 1
-            bases1 += len(record1.sequence)
-            bases2 += len(record2.sequence)
-            if _bad_qualities(record1.qualities_as_bytes()):
-                raise PlanktonlmInputError(_quality_problem(r1, n_pairs, record1.qualities_as_bytes()))
-            if _bad_qualities(record2.qualities_as_bytes()):
-                raise PlanktonlmInputError(_quality_problem(r2, n_pairs, record2.qualities_as_bytes()))
-            add_id(hash(mate_normalised_id(record1.id)))
+        try:
+            for record1, record2 in pairs:
+                n_pairs += 1
+                bases1 += len(record1.sequence)
+                bases2 += len(record2.sequence)
+                add1(n_pairs, record1.sequence)
+                add2(n_pairs, record2.sequence)
+                if _bad_qualities(record1.qualities_as_bytes()):
+                    raise PlanktonlmInputError(_quality_problem(r1, n_pairs, record1.qualities_as_bytes()))
+                if _bad_qualities(record2.qualities_as_bytes()):
+                    raise PlanktonlmInputError(_quality_problem(r2, n_pairs, record2.qualities_as_bytes()))
+                add_id(hash(mate_normalised_id(record1.id)))
+        except PlanktonlmInputError:
+            sequences1.check()  # an earlier record's sequence comes first
+            sequences2.check()
+            raise
+    sequences1.check()
+    sequences2.check()
     if n_pairs == 0 and not allow_empty:
         raise PlanktonlmInputError([_empty_problem(r1), _empty_problem(r2)])
     problem = ids.duplicate_problem()

@@ -557,6 +557,36 @@ def case_quality_above_phred33(c: Case) -> None:
     ]
 
 
+def case_sequence_not_nucleotides(c: Case) -> None:
+    c.description = "a '.' no-call inside a sequence (record 2 of R1): not a nucleotide code"
+    c.checked_unit = ("S1", "L1")
+    r1, r2 = read_pair("S1_L1", 5, 30, 15)
+    lines = r1.splitlines()
+    lines[5] = lines[5][:11] + "." + lines[5][12:]  # sequence line of record 2, position 12
+    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
+    c.files["reads/S1_L1_R1.fastq.gz"] = gz("\n".join(lines) + "\n")
+    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
+    c.expected = [
+        "sequence_not_nucleotides/reads/S1_L1_R1.fastq.gz, row 2: sequence character '.' (code 46) at position 12 is not a nucleotide code",
+        "units.tsv: sample S1, unit L1]",
+        "IUPAC nucleotide codes",
+    ]
+
+
+def case_mate_file_given_twice(c: Case) -> None:
+    c.description = "fq2 is a copy of fq1 (its headers say read 1): one mate file given twice"
+    c.checked_unit = ("S2", "L1")
+    r1, _ = read_pair("S2_L1", 5, 30, 16)
+    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
+    c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
+    c.files["reads/S2_L1_R2.fastq.gz"] = gz(r1)
+    c.expected = [
+        "mate_file_given_twice/reads/S2_L1_R2.fastq.gz, row 1: the first records say mate 1 in",
+        "and mate 1 here (one mate file given twice, or a copy of it?)",
+        "units.tsv: sample S2, unit L1]",
+    ]
+
+
 CASES: list[Callable[[Case], None]] = [f for name, f in sorted(globals().items()) if name.startswith("case_")]
 
 

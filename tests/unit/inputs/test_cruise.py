@@ -88,6 +88,7 @@ def test_corpus_holds_the_required_cases() -> None:
         "mixed_paired_single", "truncated_gzip", "quality_length_mismatch", "mismatched_pair_counts",
         "empty_fastq", "no_records", "non_numeric_latitude", "several_errors", "dot_ids", "duplicate_read_ids",
         "quality_below_phred33", "quality_above_phred33", "ids_differing_in_case", "future_datetime",
+        "sequence_not_nucleotides", "mate_file_given_twice",
     }  # fmt: skip
     assert required <= set(BAD_CASES)
 

@@ -335,3 +335,82 @@ def test_a_file_concatenated_twice_reports_a_true_repeat_with_bounded_candidates
     problem = problem_of(excinfo)
     assert problem.row > 60 and problem.value == f"read{problem.row - 60}"
     assert problem.message == f"duplicate read id 'read{problem.row - 60}' (first at record {problem.row - 60})"
+
+
+# -------------------------------------------------------------------- sequence characters
+
+
+@pytest.mark.parametrize(("char", "shown"), [(".", "'.' (code 46)"), ("7", "'7' (code 55)"), (" ", "' ' (code 32)"),
+                                             ("-", "'-' (code 45)"), ("X", "'X' (code 88)")])
+def test_sequence_character_that_is_no_nucleotide_names_record_position_and_character(tmp_path: Path, char: str,
+                                                                                       shown: str) -> None:
+    records = make_records(6, seed=30)
+    name, seq, qual = records[4]
+    records[4] = (name, seq[:3] + char + seq[4:], qual)
+    path = write(tmp_path / "r.fastq.gz", records)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(path)
+    problem = problem_of(excinfo)
+    assert (problem.file, problem.row, problem.value) == (str(path), 5, char)
+    assert problem.message == f"sequence character {shown} at position 4 is not a nucleotide code"
+    assert "IUPAC" in problem.expected
+
+
+def test_every_iupac_code_in_either_case_is_accepted(tmp_path: Path) -> None:
+    codes = "ACGTUNRYSWKMBDHV"
+    path = write(tmp_path / "r.fastq", [("a", codes + codes.lower(), "F" * 2 * len(codes))])
+    assert scan_fastq(path).n_bases == 32
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4096])
+def test_the_first_defect_of_a_file_is_reported_whichever_check_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                          batch: int) -> None:
+    """Sequences are checked a batch at a time, qualities at once: a bad base in record 2 still comes
+    before a bad quality in record 3, and a bad base in the last, unfinished batch is found."""
+    monkeypatch.setattr(fastq, "_SEQUENCE_BATCH", batch)
+    records = make_records(7, seed=31)
+    records[1] = (records[1][0], "N." + records[1][1][2:], records[1][2])
+    records[2] = (records[2][0], records[2][1], " " + records[2][2][1:])
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(write(tmp_path / "a.fastq", records))
+    assert (problem_of(excinfo).row, problem_of(excinfo).value) == (2, ".")
+    last = make_records(7, seed=31)
+    last[6] = (last[6][0], last[6][1][:-1] + "*", last[6][2])
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq(write(tmp_path / "b.fastq", last))
+    assert (problem_of(excinfo).row, problem_of(excinfo).value) == (7, "*")
+
+
+def test_sequence_defect_in_r2_of_a_pair_names_r2(tmp_path: Path) -> None:
+    r2 = make_records(5, seed=33, mate=2)
+    r2[3] = (r2[3][0], "1" + r2[3][1][1:], r2[3][2])
+    p2 = write(tmp_path / "R2.fastq", r2)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq_pair(write(tmp_path / "R1.fastq", make_records(5, seed=32, mate=1)), p2)
+    assert (problem_of(excinfo).file, problem_of(excinfo).row, problem_of(excinfo).value) == (str(p2), 4, "1")
+
+
+# -------------------------------------------------------------------- mate order
+
+
+@pytest.mark.parametrize(("marks", "hint"), [(("1", "1"), "given twice"), (("2", "2"), "given twice"),
+                                             (("2", "1"), "swapped")])
+@pytest.mark.parametrize("style", ["suffix", "casava"])
+def test_headers_stating_the_wrong_mates_are_refused(tmp_path: Path, marks: tuple[str, str], hint: str, style: str) -> None:
+    def records(mate: str) -> list[tuple[str, str, str]]:
+        name = (lambda i: f"r{i}/{mate}") if style == "suffix" else (lambda i: f"r{i} {mate}:N:0:ACGT")
+        return [(name(i), "ACGT", "FFFF") for i in range(3)]
+
+    p1, p2 = write(tmp_path / "R1.fastq", records(marks[0])), write(tmp_path / "R2.fastq", records(marks[1]))
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq_pair(p1, p2)
+    problem = problem_of(excinfo)
+    assert (problem.file, problem.row) == (str(p2), 1)
+    assert f"mate {marks[0]} in {p1} and mate {marks[1]} here" in problem.message and hint in problem.message
+
+
+@pytest.mark.parametrize(("name", "mark"), [("r1/1", "1"), ("r1/2", "2"), ("r1 1:N:0:AC", "1"), ("r1 2:Y:0:AC", "2"),
+                                            ("r1", None), ("r1 1 length=150", None), ("r1/3", None), ("SRR1.1 12:N", None)])
+def test_mate_marker_reads_suffix_and_casava_comment_only(tmp_path: Path, name: str, mark: str | None) -> None:
+    (record,) = fastq.iter_fastq(write(tmp_path / "r.fastq", [(name, "ACGT", "FFFF")]))
+    assert fastq.mate_marker(record) == mark
