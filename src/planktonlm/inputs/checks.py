@@ -8,7 +8,7 @@ InputProblems; row numbers are 1-based data rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -17,15 +17,20 @@ from planktonlm.errors import InputProblem
 from planktonlm.vocab import DBAR_PER_METRE, PHYSICAL_RANGES, PRESSURE_SLACK_DBAR, expected_pressure_dbar, parse_datetime_utc
 
 
+def _keyed_rows(typed: pd.DataFrame, key: Sequence[str]) -> Iterator[tuple[int, tuple]]:
+    """(row, key values) of every row whose key is filled in; none when a key column is missing."""
+    if not set(key) <= set(typed.columns):
+        return
+    for row, values in zip(typed.index, typed[list(key)].itertuples(index=False, name=None)):
+        if all(v is not None for v in values):
+            yield row, values
+
+
 def check_unique(typed: pd.DataFrame, key: Sequence[str], file: str, what: str) -> list[InputProblem]:
     """Each later occurrence of a key already seen is a problem naming the first row."""
-    if not set(key) <= set(typed.columns):
-        return []
     first_row: dict[tuple, int] = {}
     problems = []
-    for row, values in zip(typed.index, typed[list(key)].itertuples(index=False, name=None)):
-        if any(v is None for v in values):
-            continue
+    for row, values in _keyed_rows(typed, key):
         if values in first_row:
             problems.append(
                 InputProblem(
@@ -49,13 +54,9 @@ def check_case_collisions(typed: pd.DataFrame, key: Sequence[str], file: str, wh
     (macOS, Windows) the two samples' outputs would overwrite each other. Exact repeats are
     :func:`check_unique`'s.
     """
-    if not set(key) <= set(typed.columns):
-        return []
     first: dict[tuple, tuple[int, tuple]] = {}
     problems = []
-    for row, values in zip(typed.index, typed[list(key)].itertuples(index=False, name=None)):
-        if any(v is None for v in values):
-            continue
+    for row, values in _keyed_rows(typed, key):
         folded = tuple(str(v).casefold() for v in values)
         if folded not in first:
             first[folded] = (row, values)

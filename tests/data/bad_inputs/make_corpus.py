@@ -190,6 +190,13 @@ class Case:
         """Path (as written in units.tsv) of a FASTQ specific to this case."""
         return f"{self.folder}/reads/{filename}"
 
+    def pair_files(self, row: int, r1: bytes, r2: bytes, suffix: str = ".fastq.gz") -> None:
+        """Unit ``row`` of units.tsv reads this case's own mate files, {sample}_{unit}_R1/_R2 + suffix."""
+        unit = self.units[row]
+        names = [f"{unit['sample']}_{unit['unit']}_R{mate}{suffix}" for mate in (1, 2)]
+        unit.update(fq1=self.reads(names[0]), fq2=self.reads(names[1]))
+        self.files[f"reads/{names[0]}"], self.files[f"reads/{names[1]}"] = r1, r2
+
 
 BASE_SAMPLES = [
     dict(sample="S1", cruise="BAD1", station="A1", datetime="2022-03-01T10:00:00Z", latitude="10.5",
@@ -402,9 +409,7 @@ def case_empty_fastq(c: Case) -> None:
 def case_no_records(c: Case) -> None:
     c.description = "valid gzip files holding zero FASTQ records"
     c.checked_unit = ("S1", "L1")
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gz("")
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz("")
+    c.pair_files(0, gz(""), gz(""))
     c.n_problems = 2
     c.expected = ["no_records/reads/S1_L1_R1.fastq.gz: the file holds no FASTQ records", "no_records/reads/S1_L1_R2.fastq.gz: the file holds no FASTQ records"]
 
@@ -414,9 +419,7 @@ def case_truncated_gzip(c: Case) -> None:
     c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 200, 50, 7)
     whole = gz(r1)
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = whole[: len(whole) * 3 // 5]
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
+    c.pair_files(0, whole[: len(whole) * 3 // 5], gz(r2))
     c.expected = ["truncated_gzip/reads/S1_L1_R1.fastq.gz", "the file is truncated", "units.tsv: sample S1, unit L1]"]
 
 
@@ -426,9 +429,7 @@ def case_corrupt_gzip(c: Case) -> None:
     r1, r2 = read_pair("S2_L1", 20, 50, 8)
     damaged = bytearray(gz(r2))
     damaged[len(damaged) // 2] ^= 0xFF
-    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
-    c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
-    c.files["reads/S2_L1_R2.fastq.gz"] = bytes(damaged)
+    c.pair_files(1, gz(r1), bytes(damaged))
     c.expected = ["corrupt_gzip/reads/S2_L1_R2.fastq.gz", "the compressed data is damaged", "units.tsv: sample S2, unit L1]"]
 
 
@@ -438,9 +439,7 @@ def case_quality_length_mismatch(c: Case) -> None:
     r1, r2 = read_pair("S2_L1", 5, 30, 9)
     lines = r2.splitlines()
     lines[11] = lines[11][:-1]  # quality line of record 3
-    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq"), fq2=c.reads("S2_L1_R2.fastq"))
-    c.files["reads/S2_L1_R1.fastq"] = r1.encode()
-    c.files["reads/S2_L1_R2.fastq"] = ("\n".join(lines) + "\n").encode()
+    c.pair_files(1, r1.encode(), ("\n".join(lines) + "\n").encode(), suffix=".fastq")
     c.expected = ["quality_length_mismatch/reads/S2_L1_R2.fastq, row 3: invalid FASTQ record (line 12)", "Length of sequence and qualities differ"]
 
 
@@ -456,9 +455,7 @@ def case_mismatched_pair_counts(c: Case) -> None:
     c.description = "R1 has 6 records, R2 has 5"
     c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 6, 30, 10)
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1)
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz("".join(r2.splitlines(keepends=True)[:20]))
+    c.pair_files(0, gz(r1), gz("".join(r2.splitlines(keepends=True)[:20])))
     c.expected = [
         "mismatched_pair_counts/reads/S1_L1_R1.fastq.gz, row 6: mate files hold different numbers of records",
         "6 in tests/data/bad_inputs/mismatched_pair_counts/reads/S1_L1_R1.fastq.gz",
@@ -470,9 +467,7 @@ def case_mate_names_mismatch(c: Case) -> None:
     c.description = "R2 record 2 belongs to another pair"
     c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 4, 30, 11)
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1)
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2.replace("@S1_L1.2/2", "@S1_L1.9/2"))
+    c.pair_files(0, gz(r1), gz(r2.replace("@S1_L1.2/2", "@S1_L1.9/2")))
     c.expected = ["mate_names_mismatch/reads/S1_L1_R2.fastq.gz, row 2: mate names differ: 'S1_L1.2/1'", "(value: 'S1_L1.9/2')"]
 
 
@@ -514,9 +509,7 @@ def case_duplicate_read_ids(c: Case) -> None:
     c.description = "a lane's files concatenated twice (cat L1.fq.gz L1.fq.gz): every read id occurs twice"
     c.checked_unit = ("S1", "L1")
     r1, r2 = read_pair("S1_L1", 4, 30, 12)
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gz(r1) + gz(r1)
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2) + gz(r2)
+    c.pair_files(0, gz(r1) + gz(r1), gz(r2) + gz(r2))
     c.expected = [
         "duplicate_read_ids/reads/S1_L1_R1.fastq.gz, row 5: duplicate read id 'S1_L1.1' (first at record 1)",
         "(value: 'S1_L1.1/1')",
@@ -531,9 +524,7 @@ def case_quality_below_phred33(c: Case) -> None:
     r1, r2 = read_pair("S2_L1", 5, 30, 13)
     lines = r2.splitlines()
     lines[11] = lines[11][:9] + " " + lines[11][10:]  # quality line of record 3, position 10
-    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
-    c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
-    c.files["reads/S2_L1_R2.fastq.gz"] = gz("\n".join(lines) + "\n")
+    c.pair_files(1, gz(r1), gz("\n".join(lines) + "\n"))
     c.expected = [
         "quality_below_phred33/reads/S2_L1_R2.fastq.gz, row 3: quality character ' ' (code 32) at position 10 is outside Phred+33",
         "units.tsv: sample S2, unit L1]",
@@ -548,9 +539,7 @@ def case_quality_above_phred33(c: Case) -> None:
     data = bytearray(r1.encode())
     lines = data.split(b"\n")
     lines[15][4] = 0xB0  # quality line of record 4, position 5
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gzip.compress(b"\n".join(lines), mtime=0)
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
+    c.pair_files(0, gzip.compress(b"\n".join(lines), mtime=0), gz(r2))
     c.expected = [
         "quality_above_phred33/reads/S1_L1_R1.fastq.gz, row 4: quality character byte 0xB0 (code 176) at position 5 is outside Phred+33 (line 16)",
         "units.tsv: sample S1, unit L1]",
@@ -563,9 +552,7 @@ def case_sequence_not_nucleotides(c: Case) -> None:
     r1, r2 = read_pair("S1_L1", 5, 30, 15)
     lines = r1.splitlines()
     lines[5] = lines[5][:11] + "." + lines[5][12:]  # sequence line of record 2, position 12
-    c.units[0].update(fq1=c.reads("S1_L1_R1.fastq.gz"), fq2=c.reads("S1_L1_R2.fastq.gz"))
-    c.files["reads/S1_L1_R1.fastq.gz"] = gz("\n".join(lines) + "\n")
-    c.files["reads/S1_L1_R2.fastq.gz"] = gz(r2)
+    c.pair_files(0, gz("\n".join(lines) + "\n"), gz(r2))
     c.expected = [
         "sequence_not_nucleotides/reads/S1_L1_R1.fastq.gz, row 2: sequence character '.' (code 46) at position 12 is not a nucleotide code",
         "units.tsv: sample S1, unit L1]",
@@ -577,9 +564,7 @@ def case_mate_file_given_twice(c: Case) -> None:
     c.description = "fq2 is a copy of fq1 (its headers say read 1): one mate file given twice"
     c.checked_unit = ("S2", "L1")
     r1, _ = read_pair("S2_L1", 5, 30, 16)
-    c.units[1].update(fq1=c.reads("S2_L1_R1.fastq.gz"), fq2=c.reads("S2_L1_R2.fastq.gz"))
-    c.files["reads/S2_L1_R1.fastq.gz"] = gz(r1)
-    c.files["reads/S2_L1_R2.fastq.gz"] = gz(r1)
+    c.pair_files(1, gz(r1), gz(r1))
     c.expected = [
         "mate_file_given_twice/reads/S2_L1_R2.fastq.gz, row 1: the first records say mate 1 in",
         "and mate 1 here (one mate file given twice, or a copy of it?)",
