@@ -84,14 +84,16 @@ def tiny_config(tiny_cruise) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_full_run(tiny_cruise, tiny_config, tmp_path_factory) -> Path:
-    """The whole DAG on the tiny cruise with ``tiny_config``, in its own fresh directory (shared, read-only).
+    """The whole DAG on the tiny cruise with ``tiny_config``, `make demo`'s way (default profile,
+    2 cores), in its own fresh directory (shared, read-only): the report for the browser, the local
+    reference of the SLURM run, the second run that test_workflow's own run must equal.
 
     tiny_cruise itself is left without results (test_workflow's dry run checks that).
     """
     workdir = tmp_path_factory.mktemp("tiny_full")
     shutil.copytree(tiny_cruise / "cruise", workdir / "cruise")
     shutil.copytree(tiny_cruise / "config", workdir / "config")
-    snakemake(workdir, configfile=tiny_config, check=True)
+    snakemake(workdir, "--profile", str(REPO / "workflow" / "profiles" / "default"), configfile=tiny_config, check=True)
     return workdir
 
 

@@ -133,12 +133,10 @@ def test_slurm_profile_asks_for_a_gpu_only_for_cuda_jobs(device, tiny_cruise, ti
             assert int(resources["runtime"]) > 60, (rule, resources)
 
 
-def test_slurm_profile_runs_the_tiny_cruise_like_a_local_run(slurm_cluster, tiny_cruise, tiny_config, tmp_path,
-                                                             run_snakemake):
-    # Local reference: `make demo`'s way (default profile, 2 cores).
-    local = fresh_copy(tiny_cruise, tmp_path / "local")
-    run_snakemake(local, "--profile", str(REPO / "workflow" / "profiles" / "default"), configfile=tiny_config,
-                  check=True)
+def test_slurm_profile_runs_the_tiny_cruise_like_a_local_run(slurm_cluster, tiny_cruise, tiny_config, tiny_full_run,
+                                                             tmp_path):
+    # Local reference: the session's run of the same inputs, `make demo`'s way (default profile, 2 cores).
+    local = tiny_full_run
 
     # The same inputs through the SLURM profile as a user runs it: no --cores. Only the first
     # status check comes sooner than the plugin's 40 s (a tiny cruise's jobs take seconds).
