@@ -3,8 +3,9 @@
 The scans stream every record (or the first ``max_records``) once and turn anything wrong
 into a PlanktonlmInputError naming the file and the record: a damaged or truncated compressed
 stream, broken FASTQ syntax, a quality string whose length differs from the sequence, a quality
-character outside Phred+33, a sequence character that is not a nucleotide code, a non-ASCII byte, a read id that occurs twice in one file, a file
-without records, mates whose names or counts disagree. Memory is constant except for the read-id
+character outside Phred+33, a sequence character that is not a nucleotide code, a non-ASCII
+byte, a read id that occurs twice in one file, a file without records, mates whose names,
+order or counts disagree. Memory is constant except for the read-id
 check, which keeps 8 bytes per record (a 64-bit hash of each id).
 """
 
@@ -200,8 +201,9 @@ def _sequence_problem(path: str, record_number: int, sequence: str) -> InputProb
 class _Sequences:
     """Sequences awaiting the character check, a batch at a time: one ``bytes.translate`` over the
     joined batch costs a fifth of one per record. ``check`` raises for the earliest bad record of
-    the batch; the scans call it before raising any other problem, so the first problem of the
-    file is the one reported, whichever check finds it."""
+    the batch. As a context manager it checks what is pending when the scan ends, and before any
+    other input problem leaves the scan, so the first problem of the file is the one reported,
+    whichever check finds it."""
 
     def __init__(self, path: str):
         self.path, self.pending, self.first_record = path, [], 1
@@ -212,6 +214,13 @@ class _Sequences:
         self.pending.append(sequence)
         if len(self.pending) >= _SEQUENCE_BATCH:
             self.check()
+
+    def __enter__(self) -> _Sequences:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_) -> None:
+        if kind is None or issubclass(kind, PlanktonlmInputError):
+            self.check()  # raised here, an earlier record's problem replaces the later one
 
     def check(self) -> None:
         batch, self.pending = self.pending, []
@@ -283,21 +292,15 @@ def scan_fastq(path: PathLike, max_records: int | None = None, *, allow_empty: b
     started = time.perf_counter()
     n_reads = n_bases = 0
     ids = _ReadIds(path, max_records)
-    sequences = _Sequences(path)
-    add_id, add_sequence = ids.hashes.append, sequences.add  # the loop runs once per read: no method lookups in it
-    with contextlib.closing(iter_fastq(path, max_records)) as records:
-        try:
-            for record in records:
-                n_reads += 1
-                n_bases += len(record.sequence)
-                add_sequence(n_reads, record.sequence)
-                if _bad_qualities(record.qualities_as_bytes()):
-                    raise PlanktonlmInputError(_quality_problem(path, n_reads, record.qualities_as_bytes()))
-                add_id(hash(mate_normalised_id(record.id)))
-        except PlanktonlmInputError:
-            sequences.check()  # an earlier record's sequence comes first
-            raise
-    sequences.check()
+    with contextlib.closing(iter_fastq(path, max_records)) as records, _Sequences(path) as sequences:
+        add_id, add_sequence = ids.hashes.append, sequences.add  # the loop runs once per read: no method lookups in it
+        for record in records:
+            n_reads += 1
+            n_bases += len(record.sequence)
+            add_sequence(n_reads, record.sequence)
+            if _bad_qualities(record.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(path, n_reads, record.qualities_as_bytes()))
+            add_id(hash(mate_normalised_id(record.id)))
     if n_reads == 0 and not allow_empty:
         raise PlanktonlmInputError(_empty_problem(path))
     problem = ids.duplicate_problem()
@@ -390,27 +393,21 @@ def scan_fastq_pair(
     started = time.perf_counter()
     n_pairs = bases1 = bases2 = 0
     ids = _ReadIds(r1, max_records)
-    sequences1, sequences2 = _Sequences(r1), _Sequences(r2)
-    add_id, add1, add2 = ids.hashes.append, sequences1.add, sequences2.add  # once per pair: no method lookups
-    with contextlib.closing(iter_mate_pairs(r1, r2, max_records)) as pairs:
-        try:
-            for record1, record2 in pairs:
-                n_pairs += 1
-                bases1 += len(record1.sequence)
-                bases2 += len(record2.sequence)
-                add1(n_pairs, record1.sequence)
-                add2(n_pairs, record2.sequence)
-                if _bad_qualities(record1.qualities_as_bytes()):
-                    raise PlanktonlmInputError(_quality_problem(r1, n_pairs, record1.qualities_as_bytes()))
-                if _bad_qualities(record2.qualities_as_bytes()):
-                    raise PlanktonlmInputError(_quality_problem(r2, n_pairs, record2.qualities_as_bytes()))
-                add_id(hash(mate_normalised_id(record1.id)))
-        except PlanktonlmInputError:
-            sequences1.check()  # an earlier record's sequence comes first
-            sequences2.check()
-            raise
-    sequences1.check()
-    sequences2.check()
+    # Exits run inner first: where both mates hold a bad sequence, R1's is reported.
+    with (contextlib.closing(iter_mate_pairs(r1, r2, max_records)) as pairs,
+          _Sequences(r1) as sequences1, _Sequences(r2) as sequences2):
+        add_id, add1, add2 = ids.hashes.append, sequences1.add, sequences2.add  # once per pair: no method lookups
+        for record1, record2 in pairs:
+            n_pairs += 1
+            bases1 += len(record1.sequence)
+            bases2 += len(record2.sequence)
+            add1(n_pairs, record1.sequence)
+            add2(n_pairs, record2.sequence)
+            if _bad_qualities(record1.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(r1, n_pairs, record1.qualities_as_bytes()))
+            if _bad_qualities(record2.qualities_as_bytes()):
+                raise PlanktonlmInputError(_quality_problem(r2, n_pairs, record2.qualities_as_bytes()))
+            add_id(hash(mate_normalised_id(record1.id)))
     if n_pairs == 0 and not allow_empty:
         raise PlanktonlmInputError([_empty_problem(r1), _empty_problem(r2)])
     problem = ids.duplicate_problem()

@@ -414,3 +414,13 @@ def test_headers_stating_the_wrong_mates_are_refused(tmp_path: Path, marks: tupl
 def test_mate_marker_reads_suffix_and_casava_comment_only(tmp_path: Path, name: str, mark: str | None) -> None:
     (record,) = fastq.iter_fastq(write(tmp_path / "r.fastq", [(name, "ACGT", "FFFF")]))
     assert fastq.mate_marker(record) == mark
+
+
+def test_bad_sequences_in_both_mates_report_r1(tmp_path: Path) -> None:
+    r1, r2 = make_records(4, seed=34, mate=1), make_records(4, seed=35, mate=2)
+    r1[2] = (r1[2][0], "." + r1[2][1][1:], r1[2][2])
+    r2[1] = (r2[1][0], "-" + r2[1][1][1:], r2[1][2])
+    p1 = write(tmp_path / "R1.fastq", r1)
+    with pytest.raises(PlanktonlmInputError) as excinfo:
+        scan_fastq_pair(p1, write(tmp_path / "R2.fastq", r2))
+    assert (problem_of(excinfo).file, problem_of(excinfo).row, problem_of(excinfo).value) == (str(p1), 3, ".")
